@@ -1,0 +1,4 @@
+"""Distillation algorithms."""
+from .fgd_distill import FGDDistill
+
+__all__ = ['FGDDistill']

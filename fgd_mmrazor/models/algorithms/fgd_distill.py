@@ -1,0 +1,86 @@
+"""Teacher-frozen, neck-only distillation algorithm for feature imitation.
+
+``FGDDistill`` is MMRazor's ``FpnTeacherDistill`` (the teacher runs only
+``extract_feat``: backbone and neck, under ``no_grad``) with the guards this
+method needs:
+
+* the teacher is in eval mode as a whole (not only its BN layers) whenever
+  the algorithm trains, and its parameters never require gradients;
+* ``teacher_ckpt`` is required unless ``teacher_ckpt_required=False``, is
+  loaded with ``weights_only`` (see ``fgd_mmrazor.utils.checkpoint``), and a
+  checkpoint that leaves backbone or neck weights unloaded is an error
+  that names the keys.
+"""
+import os.path as osp
+from typing import Dict, Optional, Union
+
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModel
+from mmrazor.models.algorithms import FpnTeacherDistill
+from mmrazor.registry import MODELS
+
+from ...utils.checkpoint import load_teacher_checkpoint
+
+__all__ = ['FGDDistill']
+
+
+@MODELS.register_module()
+class FGDDistill(FpnTeacherDistill):
+    """Feature-imitation distillation with a frozen, neck-only teacher.
+
+    Args:
+        distiller (dict): Distiller config, usually ``FGDDistiller``.
+        teacher (dict | BaseModel): Teacher config (e.g. an mmyolo model
+            dict with ``_scope_='mmyolo'``) or model.
+        teacher_ckpt (str, optional): Teacher checkpoint path or URL.
+        teacher_ckpt_required (bool): Fail when ``teacher_ckpt`` is None.
+            Set False only for tests and benchmarks that do not need a
+            trained teacher. Defaults to True.
+        **kwargs: ``FpnTeacherDistill`` arguments (``architecture``, ...).
+    """
+
+    def __init__(self,
+                 distiller: dict,
+                 teacher: Union[BaseModel, Dict],
+                 teacher_ckpt: Optional[str] = None,
+                 teacher_ckpt_required: bool = True,
+                 teacher_trainable: bool = False,
+                 **kwargs) -> None:
+        if teacher_trainable:
+            raise ValueError('FGDDistill imitates a frozen teacher; '
+                             'teacher_trainable=True is not supported')
+        if teacher_ckpt is None and teacher_ckpt_required:
+            raise ValueError(
+                'FGDDistill: teacher_ckpt is not set. Distilling from an '
+                'untrained teacher teaches nothing: pass the teacher '
+                'checkpoint (e.g. --cfg-options '
+                'model.teacher_ckpt=/path/to/teacher.pth), or set '
+                'model.teacher_ckpt_required=False for a smoke test.')
+        if teacher_ckpt is not None and '://' not in teacher_ckpt and \
+                not osp.isfile(teacher_ckpt):
+            raise FileNotFoundError(
+                f'FGDDistill: teacher_ckpt {teacher_ckpt!r} does not exist. '
+                'Set model.teacher_ckpt to the checkpoint of the teacher '
+                'config.')
+        # The parent loads teacher_ckpt with mmengine's loader; load it here
+        # instead, with the checks above and below.
+        super().__init__(
+            distiller=distiller,
+            teacher=teacher,
+            teacher_ckpt=None,
+            teacher_trainable=False,
+            **kwargs)
+        self.teacher_ckpt = teacher_ckpt
+        if teacher_ckpt is not None:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt)
+            self.teacher._is_init = True
+        else:
+            MMLogger.get_current_instance().warning(
+                'FGDDistill: no teacher_ckpt, the teacher is untrained.')
+        self.teacher.eval()
+
+    def train(self, mode: bool = True) -> 'FGDDistill':
+        """Train the student and adapters; keep the teacher in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self

@@ -1,0 +1,4 @@
+"""Distillers."""
+from .fgd_distiller import FGDDistiller
+
+__all__ = ['FGDDistiller']

@@ -1,0 +1,4 @@
+"""Distillation losses."""
+from .imitation_mask_loss import ImitationMaskLoss
+
+__all__ = ['ImitationMaskLoss']

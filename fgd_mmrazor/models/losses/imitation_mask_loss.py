@@ -1,0 +1,104 @@
+"""Masked feature-imitation loss of Wang et al., CVPR 2019.
+
+"Distilling Object Detectors with Fine-grained Feature Imitation",
+Tao Wang, Li Yuan, Xiaopeng Zhang, Jiashi Feng, CVPR 2019.
+
+Config (one loss per imitated level; the adaptation conv is a connector and
+the mask comes from an ``ImitationMaskRecorder``, see ``FGDDistiller``)::
+
+    distill_losses=dict(
+        loss_imitation_p3=dict(type='ImitationMaskLoss', loss_weight=0.01))
+    loss_forward_mappings=dict(
+        loss_imitation_p3=dict(
+            preds_S=dict(from_student=True, recorder='p3',
+                         connector='adapt_p3'),
+            preds_T=dict(from_student=False, recorder='p3'),
+            mask=dict(from_student=True, recorder='imitation_mask',
+                      data_idx=0)))
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from mmrazor.registry import MODELS
+
+__all__ = ['ImitationMaskLoss']
+
+
+@MODELS.register_module()
+class ImitationMaskLoss(nn.Module):
+    r"""Squared error between adapted student and teacher features, summed
+    over the mask cells and all channels and divided by :math:`2 N_p`.
+
+    .. math::
+        L = \frac{\lambda}{2 N_p} \sum_{b,i,j} I_{bij}
+            \sum_c (f_{adap}(s)_{bcij} - t_{bcij})^2
+
+    where :math:`N_p = \sum I` is the number of mask cells in the batch. The
+    loss is not divided by the channel count (as in the paper).
+
+    Relation to the detection loss: mmyolo's YOLOv5 head multiplies its
+    losses by ``batch_size * world_size``, whereas this loss is a mean per
+    mask cell, so its size relative to the detection loss changes with the
+    batch size. The paper's :math:`\lambda = 0.01` is the default; configs
+    set it so that the imitation term is of the order of the detection loss
+    (see ``docs/method.md``).
+
+    Args:
+        loss_weight (float): :math:`\lambda`. Defaults to 0.01.
+    """
+
+    def __init__(self, loss_weight: float = 0.01) -> None:
+        super().__init__()
+        if not loss_weight >= 0:
+            raise ValueError(
+                f'loss_weight must be >= 0, got {loss_weight!r}')
+        self.loss_weight = float(loss_weight)
+
+    def forward(self,
+                preds_S: Tensor,
+                preds_T: Tensor,
+                mask: Optional[Tensor] = None) -> Tensor:
+        """Compute the loss.
+
+        Args:
+            preds_S (Tensor): Adapted student feature, (B, C, H, W).
+            preds_T (Tensor): Teacher feature, (B, C, H, W). No gradient
+                flows into it.
+            mask (Tensor, optional): Imitation mask, (B, H, W), bool or 0/1.
+                None imitates every cell (the paper's "whole feature map"
+                ablation). Defaults to None.
+
+        Returns:
+            Tensor: A scalar, float32 or wider. A batch whose mask is empty
+            gives 0 (still connected to the graph, so every parameter of the
+            adapter gets a zero gradient).
+        """
+        if preds_S.shape != preds_T.shape:
+            raise ValueError(
+                'ImitationMaskLoss: the adapted student feature has shape '
+                f'{tuple(preds_S.shape)} but the teacher feature has shape '
+                f'{tuple(preds_T.shape)}. Set the adapter (connector) '
+                "out_channel to the teacher's channels and imitate layers "
+                'of the same stride.')
+        if mask is not None and (mask.dim() != 3 or mask.shape[0] !=
+                                 preds_S.shape[0]
+                                 or mask.shape[1:] != preds_S.shape[2:]):
+            raise ValueError(
+                f'ImitationMaskLoss: mask shape {tuple(mask.shape)} does not '
+                f'match the feature shape {tuple(preds_S.shape)}: expected '
+                f'(B, H, W) = ({preds_S.shape[0]}, {preds_S.shape[2]}, '
+                f'{preds_S.shape[3]}). Check the strides given to the mask '
+                'recorder.')
+        # fp32 at least: squared sums of fp16 features overflow.
+        dtype = torch.promote_types(preds_S.dtype, torch.float32)
+        diff = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2)
+        if mask is None:
+            num_pos = diff.new_tensor(float(diff.numel() // diff.shape[1]))
+            total = diff.sum()
+        else:
+            weight = mask.to(dtype).unsqueeze(1)  # (B, 1, H, W)
+            num_pos = weight.sum()
+            total = (diff * weight).sum()
+        return self.loss_weight * total / (2 * num_pos.clamp(min=1))

@@ -1,0 +1,182 @@
+"""A recorder that turns the detector's ground truth into imitation masks.
+
+Ground truth reaches the loss through MMRazor's own machinery: this recorder
+is a ``ModuleInputs`` recorder on the detector itself (``source=''``), so it
+records ``(batch_inputs, data_samples)`` of the student's forward. When a
+loss asks for a record, it computes the masks of all levels once for that
+forward (joint max IoU needs all levels at once) and returns the level named
+by ``data_idx``. The mask is computed once per step, however many losses
+read it.
+
+Config::
+
+    student_recorders=dict(
+        imitation_mask=dict(type='ImitationMaskRecorder', psi=0.5))
+    ...
+    mask=dict(from_student=True, recorder='imitation_mask', data_idx=0)
+"""
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from mmrazor.models.task_modules.recorder import ModuleInputsRecorder
+from mmrazor.registry import TASK_UTILS
+
+from ...ops import (featmap_sizes_for, gt_box_masks, imitation_masks)
+from ..utils.anchors import anchors_from_model, as_anchor_tensors
+from ..utils.ground_truth import gt_bboxes_from_data_samples
+
+__all__ = ['ImitationMaskRecorder']
+
+MODES = ('anchor', 'gt_box', 'full')
+
+
+@TASK_UTILS.register_module()
+class ImitationMaskRecorder(ModuleInputsRecorder):
+    """Record a detector's inputs and give its imitation masks per level.
+
+    Args:
+        source (str): The detector module whose forward inputs are
+            ``(batch_inputs, data_samples)``. Defaults to '' (the model the
+            recorder is prepared from, i.e. the student).
+        psi (float): Threshold factor in (0, 1]. Defaults to 0.5.
+        joint (bool): Take each box's best IoU over all levels (True) or per
+            level (False). Defaults to True.
+        base_anchors (list, optional): Anchor (w, h) per level. Defaults to
+            None: read from the detector's prior generator.
+        strides (list, optional): Stride (int or (sx, sy)) per level.
+            Defaults to None: read from the detector's prior generator.
+        levels (Sequence[int], optional): Which levels of the prior generator
+            are imitated, in the order of ``data_idx``. Defaults to all.
+        head (str, optional): Head attribute holding the prior generator.
+            Defaults to ``bbox_head``, then ``rpn_head``.
+        mode (str): 'anchor' (the paper's mask), 'gt_box' (cells inside
+            boxes) or 'full' (every cell), the last two for the paper's
+            ablations. Defaults to 'anchor'.
+    """
+
+    def __init__(self,
+                 source: str = '',
+                 psi: float = 0.5,
+                 joint: bool = True,
+                 base_anchors: Optional[Sequence] = None,
+                 strides: Optional[Sequence] = None,
+                 levels: Optional[Sequence[int]] = None,
+                 head: Optional[str] = None,
+                 mode: str = 'anchor') -> None:
+        super().__init__(source)
+        if not (isinstance(psi, (int, float)) and 0 < psi <= 1):
+            raise ValueError(
+                f'ImitationMaskRecorder: psi must be in (0, 1], got {psi!r}')
+        if mode not in MODES:
+            raise ValueError(f'ImitationMaskRecorder: mode must be one of '
+                             f'{MODES}, got {mode!r}')
+        if (base_anchors is None) != (strides is None):
+            raise ValueError('ImitationMaskRecorder: give both base_anchors '
+                             'and strides, or neither (to read them from '
+                             "the detector's prior generator)")
+        if base_anchors is not None and len(base_anchors) != len(strides):
+            raise ValueError(
+                f'ImitationMaskRecorder: {len(base_anchors)} anchor sets but '
+                f'{len(strides)} strides; give one of each per level')
+        self.psi = float(psi)
+        self.joint = joint
+        self.mode = mode
+        self.head = head
+        self.levels = list(levels) if levels is not None else None
+        self.base_anchors: Optional[List[Tensor]] = (
+            as_anchor_tensors(base_anchors)
+            if base_anchors is not None else None)
+        self.strides: Optional[List[Any]] = (
+            list(strides) if strides is not None else None)
+        self._cache: dict = {}
+
+    @property
+    def num_levels(self) -> int:
+        """Number of levels the recorder makes masks for."""
+        return len(self.strides) if self.strides is not None else 0
+
+    def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
+        """Hook the detector and, if not given, read its anchors."""
+        super().prepare_from_model(model)
+        if self.base_anchors is None:
+            detector = model.get_submodule(self.source) \
+                if self.source else model
+            anchors, strides = anchors_from_model(detector, self.head,
+                                                  self.levels)
+            self.base_anchors, self.strides = anchors, strides
+        elif self.levels is not None:
+            self.base_anchors = [self.base_anchors[i] for i in self.levels]
+            self.strides = [self.strides[i] for i in self.levels]
+
+    def reset_data_buffer(self) -> None:
+        """Clear the records and the masks computed from them."""
+        super().reset_data_buffer()
+        self._cache = {}
+
+    def get_record_data(self,
+                        record_idx: int = 0,
+                        data_idx: Optional[int] = None) -> Any:
+        """The masks of one recorded forward.
+
+        Args:
+            record_idx (int): Which forward of the detector (0: the first).
+            data_idx (int, optional): Level index. None returns the list of
+                all levels.
+
+        Returns:
+            Tensor | list[Tensor]: BoolTensor (B, H_l, W_l), or all levels.
+        """
+        if record_idx not in self._cache:
+            inputs = super().get_record_data(record_idx)
+            self._cache[record_idx] = self.compute_masks(*inputs[:2])
+        masks = self._cache[record_idx]
+        if data_idx is None:
+            return masks
+        if not 0 <= data_idx < len(masks):
+            raise IndexError(
+                f'ImitationMaskRecorder: data_idx={data_idx} but the '
+                f'recorder makes masks for {len(masks)} levels')
+        return masks[data_idx]
+
+    @torch.no_grad()
+    def compute_masks(self, batch_inputs: Tensor,
+                      data_samples: Any) -> List[Tensor]:
+        """Masks of all levels for one batch.
+
+        Args:
+            batch_inputs (Tensor): (B, C, H, W) padded input batch.
+            data_samples: mmdet's ``list[DetDataSample]`` or mmyolo's packed
+                dict.
+
+        Returns:
+            list[Tensor]: BoolTensor (B, H_l, W_l) per level.
+        """
+        if self.strides is None:
+            raise RuntimeError('ImitationMaskRecorder used before it was '
+                               'prepared from a model')
+        num_imgs = batch_inputs.shape[0]
+        sizes = featmap_sizes_for(batch_inputs.shape[-2:], self.strides)
+        device = batch_inputs.device
+        if self.mode == 'full':
+            return [
+                torch.ones(num_imgs, h, w, dtype=torch.bool, device=device)
+                for h, w in sizes
+            ]
+        gt_bboxes = [
+            b.to(device) for b in gt_bboxes_from_data_samples(
+                data_samples, num_imgs)
+        ]
+        if self.mode == 'gt_box':
+            return gt_box_masks(gt_bboxes, sizes, self.strides)
+        return imitation_masks(
+            gt_bboxes,
+            sizes,
+            self.strides, [a.to(device) for a in self.base_anchors],
+            psi=self.psi,
+            joint=self.joint)
+
+    def level_info(self) -> List[Tuple[Tensor, Any]]:
+        """(anchors, stride) per level, for tools and error messages."""
+        return list(zip(self.base_anchors or [], self.strides or []))

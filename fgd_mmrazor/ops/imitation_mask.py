@@ -1,0 +1,344 @@
+"""The fine-grained imitation mask of Wang et al. (CVPR 2019), in pure torch.
+
+This module has no OpenMMLab dependency. For every ground-truth box ``k``
+and every anchor of every cell of a feature level, the IoU between the box
+and the anchor is compared with ``psi * m_k``, where ``m_k`` is the box's
+best IoU over all anchors (of the level, or of all levels when ``joint``).
+A cell is in the mask when any of its anchors passes for any box (strict
+``>``, union over boxes and anchors).
+
+The anchor of cell (row ``i``, column ``j``) with shape ``(w, h)`` is centred
+at ``((j + 0.5) * sx, (i + 0.5) * sy)``: ``x`` follows the column, ``y`` the
+row (the seed's ``meshgrid`` transposed them).
+
+Implementation. Nothing loops over images or boxes in Python. Boxes are
+padded to one ``(B, N, 4)`` tensor and two facts keep the work near the
+boxes instead of over the whole map (O(B * N * A * H * W) in the seed):
+
+* the overlap of an anchor and a box is separable, ``inter = ox(j) * oy(i)``,
+  and each factor is non-increasing in the distance between the anchor
+  centre and the box centre, so ``m_k`` is reached at the cell whose centre
+  is nearest the box centre: a closed form, evaluated at the two nearest
+  cell centres per axis so that it equals a brute-force maximum exactly;
+* a cell can only pass where its anchor overlaps the box, so each box is
+  evaluated in a window of ``ceil((w_box + w_anchor) / sx) + 1`` columns (and
+  rows) around it; windows share one size per level, and in joint mode a box
+  is skipped on levels whose best IoU cannot pass its joint threshold.
+
+Both stay exact: the IoU is computed with the same formula as a brute-force
+implementation (``inter / (area_box + area_anchor - inter)``).
+"""
+import math
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    'imitation_mask', 'imitation_masks', 'gt_box_masks', 'pad_gt_bboxes',
+    'featmap_sizes_for'
+]
+
+Stride = Union[int, float, Sequence[Union[int, float]]]
+
+
+def _as_stride(stride: Stride) -> Tuple[float, float]:
+    """Normalise an int or ``(sx, sy)`` stride to two positive floats."""
+    if isinstance(stride, (int, float)):
+        sx = sy = float(stride)
+    else:
+        if len(stride) != 2:
+            raise ValueError(f'stride must be an int or (sx, sy), got '
+                             f'{stride!r}')
+        sx, sy = float(stride[0]), float(stride[1])
+    if not (sx > 0 and sy > 0):
+        raise ValueError(f'stride must be positive, got {stride!r}')
+    return sx, sy
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """IoU is computed in float32 at least (fp16 would round thresholds)."""
+    if dtype == torch.float64:
+        return dtype
+    return torch.float32
+
+
+def pad_gt_bboxes(gt_bboxes: Sequence[Tensor],
+                  device: Optional[torch.device] = None,
+                  dtype: Optional[torch.dtype] = None
+                  ) -> Tuple[Tensor, Tensor]:
+    """Pad a list of per-image boxes into one tensor, without a Python loop
+    over boxes.
+
+    Args:
+        gt_bboxes (Sequence[Tensor]): B tensors of shape (N_b, 4), xyxy.
+        device (torch.device, optional): Output device. Defaults to the
+            boxes' device.
+        dtype (torch.dtype, optional): Output dtype. Defaults to float32
+            (float64 when the boxes are float64).
+
+    Returns:
+        tuple[Tensor, Tensor]: ``boxes`` (B, N, 4) and ``valid`` (B, N), where
+        N is the largest N_b and ``valid`` marks real boxes with positive
+        width and height.
+    """
+    num = len(gt_bboxes)
+    if device is None:
+        device = gt_bboxes[0].device if num else torch.device('cpu')
+    if dtype is None:
+        dtype = _compute_dtype(gt_bboxes[0].dtype) if num else torch.float32
+    flat = [torch.as_tensor(b).reshape(-1, 4) for b in gt_bboxes]
+    counts = torch.tensor([len(b) for b in flat], device=device)
+    n_max = int(counts.max()) if num else 0
+    boxes = torch.zeros(num, n_max, 4, device=device, dtype=dtype)
+    valid = torch.zeros(num, n_max, device=device, dtype=torch.bool)
+    if n_max == 0:
+        return boxes, valid
+    cat = torch.cat(flat).to(device=device, dtype=dtype)
+    img = torch.repeat_interleave(torch.arange(num, device=device), counts)
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(len(cat), device=device) - starts[img]
+    boxes[img, pos] = cat
+    valid[img, pos] = ((cat[:, 2] > cat[:, 0]) & (cat[:, 3] > cat[:, 1]))
+    return boxes, valid
+
+
+def _overlap(lo: Tensor, hi: Tensor, centre: Tensor, size: Tensor) -> Tensor:
+    """1-D overlap of [lo, hi] with [centre - size/2, centre + size/2].
+
+    Shapes: ``lo``/``hi`` (B, N, 1, 1), ``centre`` (B, N, 1, K) or (1, 1, 1,
+    K), ``size`` (1, 1, A, 1); result (B, N, A, K).
+    """
+    half = size / 2
+    return (torch.minimum(hi, centre + half) -
+            torch.maximum(lo, centre - half)).clamp(min=0)
+
+
+def _iou(inter: Tensor, area_box: Tensor, area_anchor: Tensor) -> Tensor:
+    """IoU from the intersection (same formula as a brute-force IoU)."""
+    return inter / (area_box + area_anchor - inter)
+
+
+class _Level:
+    """The anchors and grid of one feature level, in the compute dtype."""
+
+    def __init__(self, featmap_size, stride, base_anchors, device, dtype):
+        self.h, self.w = (int(s) for s in featmap_size)
+        if self.h <= 0 or self.w <= 0:
+            raise ValueError(f'featmap_size must be positive, got '
+                             f'{tuple(featmap_size)}')
+        self.sx, self.sy = _as_stride(stride)
+        anchors = torch.as_tensor(base_anchors).to(device=device,
+                                                   dtype=dtype)
+        if anchors.dim() != 2 or anchors.shape[1] != 2 or not len(anchors):
+            raise ValueError('base_anchors must have shape (A, 2) with A > 0 '
+                             f'(w, h) pairs, got {tuple(anchors.shape)}')
+        if not bool((anchors > 0).all()):
+            raise ValueError('anchor widths and heights must be positive')
+        self.aw = anchors[:, 0].view(1, 1, -1, 1)  # (1, 1, A, 1)
+        self.ah = anchors[:, 1].view(1, 1, -1, 1)
+        self.area = (anchors[:, 0] * anchors[:, 1]).view(1, 1, -1)
+        self.aw_max = float(anchors[:, 0].max())
+        self.ah_max = float(anchors[:, 1].max())
+
+    def best_iou(self, boxes: Tensor) -> Tensor:
+        """Highest IoU of each box over all anchors and cells: (B, N).
+
+        Each axis' overlap peaks at the cell centre nearest the box centre;
+        both neighbours are evaluated, so ties and rounding match a dense
+        maximum exactly.
+        """
+        x1, y1, x2, y2 = (boxes[..., k, None, None] for k in range(4))
+        ox = self._axis_overlap_at_nearest(x1, x2, self.sx, self.w, self.aw)
+        oy = self._axis_overlap_at_nearest(y1, y2, self.sy, self.h, self.ah)
+        inter = ox * oy  # (B, N, A)
+        area_box = ((x2 - x1) * (y2 - y1))[..., 0]  # (B, N, 1)
+        return _iou(inter, area_box, self.area).amax(dim=-1)
+
+    @staticmethod
+    def _axis_overlap_at_nearest(lo, hi, stride, size, anchor):
+        centre = (lo + hi) / 2 / stride - 0.5  # in cell units
+        cand = torch.cat([centre.floor(), centre.ceil()], dim=-1)
+        cand = cand.clamp(0, size - 1)  # (B, N, 1, 2)
+        ov = _overlap(lo, hi, (cand + 0.5) * stride, anchor)
+        return ov.amax(dim=-1)  # (B, N, A)
+
+    def window(self, boxes: Tensor, active: Tensor, axis: int):
+        """Cell indices (B, N, K) of the window each box is evaluated in.
+
+        Along x (axis 0) or y (axis 1): all cells whose anchors can overlap
+        the box, in a window of one size K per level, shifted inside the
+        map.
+        """
+        stride, size, a_max = ((self.sx, self.w, self.aw_max) if axis == 0
+                               else (self.sy, self.h, self.ah_max))
+        lo = torch.floor((boxes[..., axis] - a_max / 2) / stride - 0.5)
+        hi = torch.ceil((boxes[..., axis + 2] + a_max / 2) / stride - 0.5)
+        span = (hi - lo + 1)[active]
+        k = min(int(span.max()), size)
+        start = lo.clamp(0, size - k).long()
+        return start[..., None] + torch.arange(k, device=boxes.device)
+
+
+def _level_mask(level: _Level, boxes: Tensor, active: Tensor,
+                thr: Tensor) -> Tensor:
+    """Mask (B, H, W) of one level for the ``active`` boxes."""
+    num_imgs = boxes.shape[0]
+    mask = torch.zeros(num_imgs * level.h * level.w, dtype=torch.bool,
+                       device=boxes.device)
+    if not bool(active.any()):
+        return mask.view(num_imgs, level.h, level.w)
+    cols = level.window(boxes, active, axis=0)  # (B, N, Kx)
+    rows = level.window(boxes, active, axis=1)  # (B, N, Ky)
+    dtype = boxes.dtype
+    x1, y1, x2, y2 = (boxes[..., k, None, None] for k in range(4))
+    cx = ((cols.to(dtype) + 0.5) * level.sx).unsqueeze(2)  # (B, N, 1, Kx)
+    cy = ((rows.to(dtype) + 0.5) * level.sy).unsqueeze(2)
+    ox = _overlap(x1, x2, cx, level.aw)  # (B, N, A, Kx)
+    oy = _overlap(y1, y2, cy, level.ah)  # (B, N, A, Ky)
+    inter = oy.unsqueeze(-1) * ox.unsqueeze(-2)  # (B, N, A, Ky, Kx)
+    area_box = ((x2 - x1) * (y2 - y1)).unsqueeze(-1)  # (B, N, 1, 1, 1)
+    iou = _iou(inter, area_box, level.area[..., None, None])
+    hit = (iou > thr[..., None, None, None]).any(dim=2)  # (B, N, Ky, Kx)
+    hit &= active[..., None, None]
+    img = torch.arange(num_imgs, device=boxes.device).view(-1, 1, 1, 1)
+    flat = (img * level.h + rows.unsqueeze(-1)) * level.w + cols.unsqueeze(-2)
+    mask[flat[hit]] = True
+    return mask.view(num_imgs, level.h, level.w)
+
+
+def imitation_masks(gt_bboxes: Sequence[Tensor],
+                    featmap_sizes: Sequence[Sequence[int]],
+                    strides: Sequence[Stride],
+                    base_anchors_per_level: Sequence[Tensor],
+                    psi: float = 0.5,
+                    joint: bool = True) -> List[Tensor]:
+    """Fine-grained imitation masks of several feature levels.
+
+    Args:
+        gt_bboxes (Sequence[Tensor]): B tensors of shape (N_b, 4), xyxy in
+            input-image pixels; N_b may be 0. Boxes without positive width
+            and height are ignored; boxes partly outside the image count.
+        featmap_sizes (Sequence[Sequence[int]]): (H_l, W_l) per level.
+        strides (Sequence[int | tuple]): Stride per level, an int or
+            (sx, sy) in pixels.
+        base_anchors_per_level (Sequence[Tensor]): (A_l, 2) anchor (w, h) in
+            pixels, per level.
+        psi (float): The threshold factor in (0, 1]: a cell is kept when an
+            anchor's IoU with box k is > ``psi * m_k``. Defaults to 0.5.
+        joint (bool): If True, m_k is box k's best IoU over the anchors of
+            all levels (each box is imitated on the level(s) that match it
+            best); if False, over the anchors of each level separately.
+            Defaults to True.
+
+    Returns:
+        list[Tensor]: One BoolTensor of shape (B, H_l, W_l) per level, on the
+        boxes' device.
+
+    Example:
+        >>> boxes = [torch.tensor([[0., 0., 32., 32.]])]
+        >>> anchors = torch.tensor([[16., 16.], [32., 32.]])
+        >>> masks = imitation_masks(boxes, [(4, 4)], [16], [anchors])
+        >>> masks[0].shape
+        torch.Size([1, 4, 4])
+    """
+    num_levels = len(featmap_sizes)
+    if not (len(strides) == num_levels == len(base_anchors_per_level)):
+        raise ValueError(
+            'featmap_sizes, strides and base_anchors_per_level must have one '
+            f'entry per level, got {num_levels}, {len(strides)} and '
+            f'{len(base_anchors_per_level)}')
+    if not (isinstance(psi, (int, float)) and 0 < psi <= 1):
+        raise ValueError(f'psi must be in (0, 1], got {psi!r}')
+    boxes, valid = pad_gt_bboxes(gt_bboxes)
+    levels = [
+        _Level(size, stride, anchors, boxes.device, boxes.dtype) for size,
+        stride, anchors in zip(featmap_sizes, strides, base_anchors_per_level)
+    ]
+    if boxes.shape[1] == 0:
+        return [
+            torch.zeros(boxes.shape[0], lv.h, lv.w, dtype=torch.bool,
+                        device=boxes.device) for lv in levels
+        ]
+    # Degenerate boxes are zeroed so that they make no NaN anywhere.
+    boxes = torch.where(valid[..., None], boxes, boxes.new_zeros(()))
+    best = [lv.best_iou(boxes) for lv in levels]  # (B, N) each
+    if joint:
+        joint_best = torch.stack(best).amax(dim=0)
+        thr = psi * joint_best
+        # A level whose best IoU does not pass cannot hold a mask cell.
+        active = [valid & (b > thr) for b in best]
+        thrs = [thr] * num_levels
+    else:
+        thrs = [psi * b for b in best]
+        active = [valid & (b > 0) for b in best]
+    return [
+        _level_mask(lv, boxes, act, t)
+        for lv, act, t in zip(levels, active, thrs)
+    ]
+
+
+def imitation_mask(gt_bboxes: Sequence[Tensor],
+                   featmap_size: Sequence[int],
+                   stride: Stride,
+                   base_anchors: Tensor,
+                   psi: float = 0.5) -> Tensor:
+    """Fine-grained imitation mask of one feature level.
+
+    See :func:`imitation_masks` for the arguments; here m_k is the best IoU
+    over this level's anchors.
+
+    Returns:
+        Tensor: BoolTensor of shape (B, H, W).
+    """
+    return imitation_masks(
+        gt_bboxes, [featmap_size], [stride], [base_anchors],
+        psi=psi,
+        joint=False)[0]
+
+
+def featmap_sizes_for(input_hw: Sequence[int],
+                      strides: Sequence[Stride]) -> List[Tuple[int, int]]:
+    """Feature sizes ``ceil(H / sy), ceil(W / sx)`` of a padded input.
+
+    This is the size of a stride-s map produced by 'same'-padded stride-2
+    convolutions, as in YOLO, ResNet and CSP backbones.
+    """
+    sizes = []
+    for stride in strides:
+        sx, sy = _as_stride(stride)
+        sizes.append((math.ceil(input_hw[0] / sy),
+                      math.ceil(input_hw[1] / sx)))
+    return sizes
+
+
+def gt_box_masks(gt_bboxes: Sequence[Tensor],
+                 featmap_sizes: Sequence[Sequence[int]],
+                 strides: Sequence[Stride]) -> List[Tensor]:
+    """Cells whose centre lies inside a ground-truth box (the paper's
+    "GT box" ablation, a coarser mask than :func:`imitation_masks`).
+
+    Args:
+        gt_bboxes (Sequence[Tensor]): B tensors (N_b, 4), xyxy pixels.
+        featmap_sizes (Sequence[Sequence[int]]): (H_l, W_l) per level.
+        strides (Sequence[int | tuple]): Stride per level.
+
+    Returns:
+        list[Tensor]: BoolTensor (B, H_l, W_l) per level.
+    """
+    boxes, valid = pad_gt_bboxes(gt_bboxes)
+    masks = []
+    for size, stride in zip(featmap_sizes, strides):
+        h, w = (int(s) for s in size)
+        sx, sy = _as_stride(stride)
+        cx = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) +
+              0.5) * sx
+        cy = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) +
+              0.5) * sy
+        in_x = (cx > boxes[..., 0:1]) & (cx < boxes[..., 2:3])  # (B, N, W)
+        in_y = (cy > boxes[..., 1:2]) & (cy < boxes[..., 3:4])  # (B, N, H)
+        in_x &= valid[..., None]
+        masks.append(
+            torch.einsum('bnh,bnw->bhw', in_y.to(boxes.dtype),
+                         in_x.to(boxes.dtype)) > 0)
+    return masks

@@ -1,0 +1,179 @@
+"""Safe (``weights_only``) loading of mmengine checkpoints.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
+0.10.7 calls ``torch.load`` without the argument. An mmengine checkpoint
+holds, next to tensors, a ``message_hub`` of ``HistoryBuffer`` objects with
+numpy arrays, which the weights-only unpickler refuses. Instead of turning
+the safety off (``weights_only=False``, ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``)
+we allow-list exactly the types our checkpoints contain
+(:data:`SAFE_GLOBALS`), once, with ``torch.serialization.add_safe_globals``:
+mmengine's own ``load_checkpoint`` (resume, ``load_from``) then works, and
+any other global (e.g. a pickle that would run code) is still refused.
+
+On torch < 2.4 (the reference stack, torch 1.13) there is no allow-list API;
+teacher checkpoints are still loaded with ``weights_only=True`` where the
+file holds only tensors and containers, and mmengine's resume path is left
+as it is there.
+"""
+import pickle
+from typing import Iterable, List, Tuple
+
+import numpy as np
+import torch
+from mmengine.logging import MMLogger
+from mmengine.runner.checkpoint import (CheckpointLoader,
+                                        _load_checkpoint_to_model)
+from torch import nn
+
+__all__ = [
+    'SAFE_GLOBALS', 'register_safe_globals', 'safe_load',
+    'load_teacher_checkpoint', 'UnsafeCheckpointError'
+]
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint holds objects that weights-only loading refuses."""
+
+
+def _numpy_globals() -> List:
+    items: List = [np.ndarray, np.dtype]
+    try:  # numpy >= 1.25 keeps _reconstruct in numpy.core.multiarray
+        from numpy.core.multiarray import _reconstruct
+        items.append(_reconstruct)
+    except ImportError:  # pragma: no cover - numpy 2 layout
+        from numpy._core.multiarray import _reconstruct
+        items.append(_reconstruct)
+    # Scalar reconstruction and the concrete dtype classes of numpy >= 1.25.
+    try:
+        from numpy.core.multiarray import scalar
+        items.append(scalar)
+    except ImportError:  # pragma: no cover
+        pass
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        for name in ('Float64DType', 'Float32DType', 'Int64DType',
+                     'Int32DType', 'BoolDType', 'UInt8DType'):
+            if hasattr(dtypes, name):
+                items.append(getattr(dtypes, name))
+    return items
+
+
+def _mmengine_globals() -> List:
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return [HistoryBuffer]
+
+
+SAFE_GLOBALS: Tuple = tuple(_numpy_globals() + _mmengine_globals())
+
+_registered = False
+
+
+def register_safe_globals() -> bool:
+    """Allow-list :data:`SAFE_GLOBALS` for ``weights_only`` loading.
+
+    Idempotent. Returns False where torch has no allow-list (torch < 2.4).
+    """
+    global _registered
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:
+        return False
+    if not _registered:
+        add(list(SAFE_GLOBALS))
+        _registered = True
+    return True
+
+
+def _explain(path: str, err: Exception) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f'Refusing to load {path!r} with weights_only=True: it holds '
+        f'objects outside the allow-list ({err}). A checkpoint written by '
+        'mmengine or torch.save(state_dict) loads; a file that needs other '
+        'globals may run code when unpickled. If you trust it, re-save '
+        'its state_dict with torch.save(ckpt["state_dict"], path).')
+
+
+def safe_load(path: str, map_location='cpu') -> dict:
+    """``torch.load(path, weights_only=True)`` with the allow-list.
+
+    Local paths are read here; other URIs (http, s3...) go through
+    mmengine's ``CheckpointLoader``, which calls ``torch.load`` with the
+    default (``weights_only=True`` on torch >= 2.6).
+
+    Raises:
+        UnsafeCheckpointError: The file needs globals outside the
+            allow-list (for example a pickle that would run code).
+    """
+    register_safe_globals()
+    try:
+        if '://' in path:
+            return CheckpointLoader.load_checkpoint(path, map_location)
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise _explain(path, err) from None
+    except (AttributeError, RuntimeError) as err:
+        # torch < 2.4 reports unsupported globals as RuntimeError.
+        if 'weights_only' in str(err) or 'Unsupported' in str(err):
+            raise _explain(path, err) from None
+        raise
+
+
+def _required_prefixes(model: nn.Module) -> Iterable[str]:
+    for name in ('backbone', 'neck'):
+        if getattr(model, name, None) is not None:
+            yield name + '.'
+
+
+def load_teacher_checkpoint(model: nn.Module, path: str) -> None:
+    """Load a teacher checkpoint, loudly.
+
+    Missing and unexpected keys are logged; a checkpoint that leaves any
+    backbone or neck weight of the teacher unloaded is an error (those are
+    the layers the student imitates).
+
+    Raises:
+        UnsafeCheckpointError: See :func:`safe_load`.
+        RuntimeError: Backbone or neck weights are missing.
+    """
+    try:
+        checkpoint = safe_load(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f'teacher_ckpt {path!r} does not exist') from None
+    state_dict = checkpoint.get('state_dict', checkpoint) \
+        if isinstance(checkpoint, dict) else None
+    if not isinstance(state_dict, dict):
+        raise RuntimeError(f'teacher_ckpt {path!r} holds no state_dict')
+    state_dict = {
+        (k[len('module.'):] if k.startswith('module.') else k): v
+        for k, v in state_dict.items()
+    }
+    model_state = model.state_dict()
+    model_keys = set(model_state)
+    # A key whose shape differs is not loaded either.
+    missing = sorted(
+        k for k in model_keys
+        if k not in state_dict or tuple(getattr(state_dict[k], 'shape', (
+        ))) != tuple(model_state[k].shape))
+    unexpected = sorted(set(state_dict) - model_keys)
+    logger = MMLogger.get_current_instance()
+    if unexpected:
+        logger.warning(f'teacher_ckpt {path}: {len(unexpected)} unexpected '
+                       f'keys, e.g. {unexpected[:5]}')
+    if missing:
+        logger.warning(f'teacher_ckpt {path}: {len(missing)} missing keys, '
+                       f'e.g. {missing[:5]}')
+    prefixes = tuple(_required_prefixes(model))
+    vital = [k for k in missing if k.startswith(prefixes)]
+    if vital:
+        hint = ''
+        if any(k.startswith('architecture.') for k in state_dict):
+            hint = (' It looks like a distillation checkpoint: export the '
+                    'student first (tools/export_student.py).')
+        raise RuntimeError(
+            f'teacher_ckpt {path!r} does not fit the teacher model: '
+            f'{len(vital)} backbone/neck weights are missing, e.g. '
+            f'{vital[:5]}.{hint} Check that model.teacher is the config '
+            'the checkpoint was trained with.')
+    _load_checkpoint_to_model(model, {'state_dict': state_dict},
+                              strict=False)
+    logger.info(f'Loaded teacher checkpoint {path}')

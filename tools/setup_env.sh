@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Create (once) and activate the pinned environment of fgd_mmrazor.
+#
+# Usage:  source tools/setup_env.sh        (or: bash tools/setup_env.sh)
+#
+# The environment is a virtualenv outside the checkout, keyed by the hash of
+# requirements/*.txt, so a fresh clone reuses it and a change of pins builds a
+# new one. mmcv has no prebuilt wheel with ops on PyPI: it is built once from
+# its sdist (MMCV_WITH_OPS=1, about 10 min on 2 cores) and the wheel is cached.
+#
+# Variables:
+#   FGD_CACHE   cache root (default: ~/.cache/fgd_mmrazor)
+#   FGD_VENV    virtualenv path (default: $FGD_CACHE/venv-<hash>)
+#   FGD_PYTHON  interpreter used to create the venv (default: python3)
+set -eo pipefail
+
+_fgd_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_fgd_req="$_fgd_root/requirements"
+FGD_CACHE="${FGD_CACHE:-$HOME/.cache/fgd_mmrazor}"
+_fgd_hash="$(cat "$_fgd_req"/*.txt | sha1sum | cut -c1-10)"
+FGD_VENV="${FGD_VENV:-$FGD_CACHE/venv-$_fgd_hash}"
+_fgd_stamp="$FGD_VENV/.fgd_ready"
+
+if [ ! -f "$_fgd_stamp" ]; then
+    echo "[setup_env] building environment in $FGD_VENV" >&2
+    _t0=$(date +%s)
+    mkdir -p "$FGD_CACHE/wheels"
+    "${FGD_PYTHON:-python3}" -m venv "$FGD_VENV"
+    _pip="$FGD_VENV/bin/python -m pip"
+    $_pip install -q --upgrade 'pip<25' 'setuptools<70' wheel
+    # torch first: mmcv's build (no build isolation) compiles against it.
+    $_pip install -q -r "$_fgd_req/torch.txt"
+    _mmcv_pin="$(grep -E '^mmcv==' "$_fgd_req/mmcv.txt")"
+    _mmcv_ver="${_mmcv_pin#mmcv==}"
+    if ! ls "$FGD_CACHE/wheels"/mmcv-"$_mmcv_ver"-*.whl >/dev/null 2>&1; then
+        echo "[setup_env] building $_mmcv_pin with ops (about 10 min)" >&2
+        # torch may have upgraded setuptools; mmcv's setup.py needs
+        # pkg_resources (setuptools < 70).
+        $_pip install -q ninja psutil 'setuptools<70'
+        MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            $_pip wheel --no-deps --no-build-isolation \
+            -w "$FGD_CACHE/wheels" "$_mmcv_pin"
+    fi
+    $_pip install -q --find-links "$FGD_CACHE/wheels" -r "$_fgd_req/mmcv.txt"
+    $_pip install -q --find-links "$FGD_CACHE/wheels" -r "$_fgd_req/runtime.txt"
+    $_pip install -q -r "$_fgd_req/tests.txt"
+    $_pip install -q --no-deps -e "$_fgd_root"
+    "$FGD_VENV/bin/python" -c "import fgd_mmrazor, mmcv.ops, mmyolo, mmrazor.models"
+    touch "$_fgd_stamp"
+    echo "[setup_env] ready in $(( $(date +%s) - _t0 )) s" >&2
+fi
+
+# Always point the editable install at this checkout (cheap, no deps).
+if [ "$(cat "$FGD_VENV/.fgd_src" 2>/dev/null)" != "$_fgd_root" ]; then
+    "$FGD_VENV/bin/python" -m pip install -q --no-deps -e "$_fgd_root"
+    echo "$_fgd_root" > "$FGD_VENV/.fgd_src"
+fi
+
+export FGD_VENV
+export PATH="$FGD_VENV/bin:$PATH"
+export VIRTUAL_ENV="$FGD_VENV"
+set +eo pipefail
