@@ -2,7 +2,8 @@
 for object detectors, as an MMRazor plugin.
 
 Importing the package makes mmrazor importable on torch 2.x (``compat``),
-allow-lists the types of mmengine checkpoints for ``weights_only`` loading,
+loads local checkpoints with ``weights_only`` and an allow-list of the
+types mmengine checkpoints hold,
 and registers the models into MMRazor's registries.
 """
 from . import compat
@@ -11,10 +12,10 @@ compat.apply()  # must run before the first ``import mmrazor``
 
 from .ops import (featmap_sizes_for, gt_box_masks, imitation_mask,  # noqa
                   imitation_masks)
-from .utils.checkpoint import register_safe_globals  # noqa: E402
+from .utils.checkpoint import register_checkpoint_loader  # noqa: E402
 from .version import __version__  # noqa: E402
 
-register_safe_globals()
+register_checkpoint_loader()
 
 from .models import (FGDDistill, FGDDistiller, ImitationMaskLoss,  # noqa
                      ImitationMaskRecorder)

@@ -66,6 +66,10 @@ def apply() -> List[str]:
         patched_names[:] = added
         return added
 
+    # BackendConfig looks up this submodule as an attribute, which torch 2.x
+    # no longer imports with its package.
+    import torch.ao.quantization.backend_config.utils  # noqa: F401
+
     for public, private in (('reverse2', '_reverse2'),
                             ('reverse3', '_reverse3')):
         if not hasattr(fmm, public) and hasattr(fmm, private):

@@ -3,18 +3,24 @@
 torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
 0.10.7 calls ``torch.load`` without the argument. An mmengine checkpoint
 holds, next to tensors, a ``message_hub`` of ``HistoryBuffer`` objects with
-numpy arrays, which the weights-only unpickler refuses. Instead of turning
-the safety off (``weights_only=False``, ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``)
-we allow-list exactly the types our checkpoints contain
-(:data:`SAFE_GLOBALS`), once, with ``torch.serialization.add_safe_globals``:
-mmengine's own ``load_checkpoint`` (resume, ``load_from``) then works, and
-any other global (e.g. a pickle that would run code) is still refused.
+numpy arrays and the buffer's statistics functions (pickled as
+``getattr(HistoryBuffer, 'min')``), which the weights-only unpickler
+refuses. Instead of turning the safety off (``weights_only=False``,
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), :func:`safe_load` loads with
+``weights_only=True`` and allow-lists exactly the types our checkpoints
+contain (:data:`SAFE_GLOBALS`), only for the duration of that load
+(``torch.serialization.safe_globals``). Any other global, for example a
+pickle that would run code, is still refused.
 
-On torch < 2.4 (the reference stack, torch 1.13) there is no allow-list API;
-teacher checkpoints are still loaded with ``weights_only=True`` where the
-file holds only tensors and containers, and mmengine's resume path is left
-as it is there.
+:func:`register_checkpoint_loader` installs :func:`safe_load` as mmengine's
+loader for local files (``CheckpointLoader.register_scheme``, mmengine's
+extension point), so that ``load_from``, ``--resume`` and teacher
+checkpoints all go through it. It is called on ``import fgd_mmrazor``.
+
+On torch < 2.4 (the reference stack, torch 1.13) there is no allow-list
+API; there mmengine's own loader is kept.
 """
+import os.path as osp
 import pickle
 from typing import Iterable, List, Tuple
 
@@ -26,7 +32,7 @@ from mmengine.runner.checkpoint import (CheckpointLoader,
 from torch import nn
 
 __all__ = [
-    'SAFE_GLOBALS', 'register_safe_globals', 'safe_load',
+    'SAFE_GLOBALS', 'register_checkpoint_loader', 'safe_load',
     'load_teacher_checkpoint', 'UnsafeCheckpointError'
 ]
 
@@ -63,23 +69,36 @@ def _mmengine_globals() -> List:
     return [HistoryBuffer]
 
 
-SAFE_GLOBALS: Tuple = tuple(_numpy_globals() + _mmengine_globals())
+# ``getattr`` rebuilds HistoryBuffer's statistics functions; the unpickler
+# still refuses to *call* anything that is not allow-listed.
+SAFE_GLOBALS: Tuple = tuple(_numpy_globals() + _mmengine_globals() +
+                            [getattr])
 
-_registered = False
+HAS_ALLOW_LIST = hasattr(torch.serialization, 'safe_globals')
+
+_original_local_loader = None
 
 
-def register_safe_globals() -> bool:
-    """Allow-list :data:`SAFE_GLOBALS` for ``weights_only`` loading.
+def register_checkpoint_loader() -> bool:
+    """Make :func:`safe_load` mmengine's loader for local checkpoint files.
 
-    Idempotent. Returns False where torch has no allow-list (torch < 2.4).
+    Idempotent. Returns False (and changes nothing) where torch has no
+    allow-list API (torch < 2.4).
     """
-    global _registered
-    add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is None:
+    global _original_local_loader
+    if not HAS_ALLOW_LIST:
         return False
-    if not _registered:
-        add(list(SAFE_GLOBALS))
-        _registered = True
+    if _original_local_loader is None:
+        _original_local_loader = CheckpointLoader._schemes.get('')
+
+        def load_from_local(filename, map_location=None):
+            filename = osp.expanduser(filename)
+            if not osp.isfile(filename):
+                raise FileNotFoundError(f'{filename} can not be found.')
+            return safe_load(filename, map_location)
+
+        CheckpointLoader.register_scheme(prefixes='', force=True)(
+            load_from_local)
     return True
 
 
@@ -103,11 +122,15 @@ def safe_load(path: str, map_location='cpu') -> dict:
         UnsafeCheckpointError: The file needs globals outside the
             allow-list (for example a pickle that would run code).
     """
-    register_safe_globals()
     try:
         if '://' in path:
             return CheckpointLoader.load_checkpoint(path, map_location)
-        return torch.load(path, map_location=map_location, weights_only=True)
+        if not HAS_ALLOW_LIST:
+            return torch.load(
+                path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+            return torch.load(
+                path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise _explain(path, err) from None
     except (AttributeError, RuntimeError) as err:

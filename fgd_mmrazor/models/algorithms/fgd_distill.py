@@ -6,6 +6,8 @@ method needs:
 
 * the teacher is in eval mode as a whole (not only its BN layers) whenever
   the algorithm trains, and its parameters never require gradients;
+* ``architecture`` and ``teacher`` may name a local config file
+  (``cfg_path='path/to/config.py'``) as well as MMRazor's ``pkg::`` paths;
 * ``teacher_ckpt`` is required unless ``teacher_ckpt_required=False``, is
   loaded with ``weights_only`` (see ``fgd_mmrazor.utils.checkpoint``), and a
   checkpoint that leaves backbone or neck weights unloaded is an error
@@ -14,6 +16,7 @@ method needs:
 import os.path as osp
 from typing import Dict, Optional, Union
 
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmrazor.models.algorithms import FpnTeacherDistill
@@ -21,7 +24,30 @@ from mmrazor.registry import MODELS
 
 from ...utils.checkpoint import load_teacher_checkpoint
 
-__all__ = ['FGDDistill']
+__all__ = ['FGDDistill', 'resolve_model_cfg']
+
+
+def resolve_model_cfg(cfg: Union[BaseModel, Dict]) -> Union[BaseModel, Dict]:
+    """Expand ``dict(cfg_path='local/config.py')`` to that config's model.
+
+    MMRazor resolves only installed ``pkg::`` paths (through
+    ``mmengine.hub.get_model``). A local file is read here; its model is
+    built in the file's ``default_scope`` (e.g. ``mmyolo``). Other dicts and
+    built models are returned unchanged.
+    """
+    if not isinstance(cfg, dict) or 'cfg_path' not in cfg or \
+            '::' in cfg['cfg_path'] or cfg.get('type'):
+        return cfg
+    path = cfg['cfg_path']
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'model config {path!r} does not exist')
+    file_cfg = Config.fromfile(path)
+    model = file_cfg.model.to_dict() if hasattr(file_cfg.model, 'to_dict') \
+        else dict(file_cfg.model)
+    scope = file_cfg.get('default_scope')
+    if scope and '_scope_' not in model:
+        model['_scope_'] = scope
+    return model
 
 
 @MODELS.register_module()
@@ -62,6 +88,9 @@ class FGDDistill(FpnTeacherDistill):
                 f'FGDDistill: teacher_ckpt {teacher_ckpt!r} does not exist. '
                 'Set model.teacher_ckpt to the checkpoint of the teacher '
                 'config.')
+        teacher = resolve_model_cfg(teacher)
+        if 'architecture' in kwargs:
+            kwargs['architecture'] = resolve_model_cfg(kwargs['architecture'])
         # The parent loads teacher_ckpt with mmengine's loader; load it here
         # instead, with the checks above and below.
         super().__init__(

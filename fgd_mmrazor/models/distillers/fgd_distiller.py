@@ -22,7 +22,7 @@ Example (YOLOv5-s from YOLOv5-l)::
         teacher_channels=[256, 512, 1024],
         level_names=['p3', 'p4', 'p5'],
         loss=dict(type='ImitationMaskLoss', loss_weight=1.0),
-        mask=dict(type='ImitationMaskRecorder', psi=0.5))
+        mask=dict(type='ImitationMask', psi=0.5))
 
 generates the losses ``loss_imitation_p3`` ... (logged as
 ``distill.loss_imitation_p3``), the connectors ``adapt_p3`` ... and the
@@ -90,7 +90,7 @@ class FGDDistiller(ConfigurableDistiller):
                                    loss_weight=0.01),
                  loss_prefix: str = 'loss_imitation',
                  connector: Optional[dict] = _default_connector(),
-                 mask: Optional[dict] = dict(type='ImitationMaskRecorder'),
+                 mask: Optional[dict] = dict(type='ImitationMask'),
                  student_recorders: Optional[Dict[str, dict]] = None,
                  teacher_recorders: Optional[Dict[str, dict]] = None,
                  connectors: Optional[Dict[str, dict]] = None,

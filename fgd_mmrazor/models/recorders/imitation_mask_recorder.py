@@ -1,17 +1,19 @@
 """A recorder that turns the detector's ground truth into imitation masks.
 
 Ground truth reaches the loss through MMRazor's own machinery: this recorder
-is a ``ModuleInputs`` recorder on the detector itself (``source=''``), so it
-records ``(batch_inputs, data_samples)`` of the student's forward. When a
-loss asks for a record, it computes the masks of all levels once for that
-forward (joint max IoU needs all levels at once) and returns the level named
-by ``data_idx``. The mask is computed once per step, however many losses
-read it.
+records the inputs ``(batch_inputs, data_samples)`` of the detector itself
+(``source=''``), like ``ModuleInputs``, but in a forward *pre*-hook and as a
+copy of the boxes: mmyolo's YOLOv5 head rewrites ``bboxes_labels`` in place
+(to normalised cx, cy, w, h) during the forward, so boxes read after it are
+wrong. When a loss asks for a record, the recorder computes the masks of
+all levels once for that forward (joint max IoU needs all levels at once)
+and returns the level named by ``data_idx``. The mask is computed once per
+step, however many losses read it.
 
 Config::
 
     student_recorders=dict(
-        imitation_mask=dict(type='ImitationMaskRecorder', psi=0.5))
+        imitation_mask=dict(type='ImitationMask', psi=0.5))
     ...
     mask=dict(from_student=True, recorder='imitation_mask', data_idx=0)
 """
@@ -20,7 +22,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from mmrazor.models.task_modules.recorder import ModuleInputsRecorder
+from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
 from mmrazor.registry import TASK_UTILS
 
 from ...ops import (featmap_sizes_for, gt_box_masks, imitation_masks)
@@ -33,7 +35,7 @@ MODES = ('anchor', 'gt_box', 'full')
 
 
 @TASK_UTILS.register_module()
-class ImitationMaskRecorder(ModuleInputsRecorder):
+class ImitationMaskRecorder(ModuleOutputsRecorder):
     """Record a detector's inputs and give its imitation masks per level.
 
     Args:
@@ -99,16 +101,45 @@ class ImitationMaskRecorder(ModuleInputsRecorder):
 
     def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
         """Hook the detector and, if not given, read its anchors."""
-        super().prepare_from_model(model)
+        if model is None:
+            raise ValueError('ImitationMaskRecorder needs a model')
+        try:
+            detector = model.get_submodule(self.source)
+        except AttributeError:
+            raise ValueError(
+                f'ImitationMaskRecorder: source {self.source!r} is not a '
+                f'module of {type(model).__name__}') from None
+        detector.register_forward_pre_hook(self.forward_pre_hook)
         if self.base_anchors is None:
-            detector = model.get_submodule(self.source) \
-                if self.source else model
             anchors, strides = anchors_from_model(detector, self.head,
                                                   self.levels)
             self.base_anchors, self.strides = anchors, strides
         elif self.levels is not None:
             self.base_anchors = [self.base_anchors[i] for i in self.levels]
             self.strides = [self.strides[i] for i in self.levels]
+
+    def forward_pre_hook(self, module: nn.Module, inputs: Tuple) -> None:
+        """Record the input shape and a copy of the boxes, before forward.
+
+        Records ``(batch_inputs, gt_bboxes)`` with ``gt_bboxes`` a list of
+        (N_b, 4) tensors.
+        """
+        if not self.recording:
+            return
+        if len(inputs) < 2:
+            raise ValueError(
+                'ImitationMaskRecorder: the detector was called without '
+                'data_samples; the mask needs the ground truth (training '
+                'mode="loss")')
+        batch_inputs, data_samples = inputs[0], inputs[1]
+        boxes = gt_bboxes_from_data_samples(data_samples,
+                                            batch_inputs.shape[0])
+        self.data_buffer.append(
+            (batch_inputs, [b.detach().clone() for b in boxes]))
+
+    def forward_hook(self, module: nn.Module, inputs: Tuple,
+                     outputs: Any) -> None:
+        """Nothing is recorded after the forward (see the pre-hook)."""
 
     def reset_data_buffer(self) -> None:
         """Clear the records and the masks computed from them."""
@@ -142,13 +173,13 @@ class ImitationMaskRecorder(ModuleInputsRecorder):
 
     @torch.no_grad()
     def compute_masks(self, batch_inputs: Tensor,
-                      data_samples: Any) -> List[Tensor]:
+                      gt_bboxes: Any) -> List[Tensor]:
         """Masks of all levels for one batch.
 
         Args:
             batch_inputs (Tensor): (B, C, H, W) padded input batch.
-            data_samples: mmdet's ``list[DetDataSample]`` or mmyolo's packed
-                dict.
+            gt_bboxes (list[Tensor] | Any): Per-image (N_b, 4) boxes, or
+                mmdet's ``list[DetDataSample]`` / mmyolo's packed dict.
 
         Returns:
             list[Tensor]: BoolTensor (B, H_l, W_l) per level.
@@ -164,10 +195,10 @@ class ImitationMaskRecorder(ModuleInputsRecorder):
                 torch.ones(num_imgs, h, w, dtype=torch.bool, device=device)
                 for h, w in sizes
             ]
-        gt_bboxes = [
-            b.to(device) for b in gt_bboxes_from_data_samples(
-                data_samples, num_imgs)
-        ]
+        if not (isinstance(gt_bboxes, (list, tuple)) and all(
+                isinstance(b, Tensor) for b in gt_bboxes)):
+            gt_bboxes = gt_bboxes_from_data_samples(gt_bboxes, num_imgs)
+        gt_bboxes = [b.to(device) for b in gt_bboxes]
         if self.mode == 'gt_box':
             return gt_box_masks(gt_bboxes, sizes, self.strides)
         return imitation_masks(

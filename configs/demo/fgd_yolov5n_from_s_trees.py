@@ -1,0 +1,26 @@
+# Demo distillation: YOLOv5-n student imitates the demo YOLOv5-s teacher on
+# the three neck outputs, same data and schedule as ./yolov5_n_trees.py.
+#   python tools/train.py configs/demo/fgd_yolov5n_from_s_trees.py \
+#       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher.pth
+_base_ = './yolov5_n_trees.py'
+
+custom_imports = dict(imports=['fgd_mmrazor'], allow_failed_imports=False)
+
+model = dict(
+    _delete_=True,
+    _scope_='mmrazor',
+    type='FGDDistill',
+    architecture=dict(cfg_path='{{fileDirname}}/yolov5_n_trees.py'),
+    teacher=dict(cfg_path='{{fileDirname}}/yolov5_s_trees.py'),
+    teacher_ckpt=None,
+    distiller=dict(
+        type='FGDDistiller',
+        student_layers=[
+            'neck.out_layers.0', 'neck.out_layers.1', 'neck.out_layers.2'
+        ],
+        level_names=['p3', 'p4', 'p5'],
+        # neck widths 256/512/1024 times widen_factor 0.25 (n), 0.5 (s)
+        student_channels=[64, 128, 256],
+        teacher_channels=[128, 256, 512],
+        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
+        mask=dict(type='ImitationMask', psi=0.5, joint=True)))

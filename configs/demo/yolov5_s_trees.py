@@ -1,0 +1,102 @@
+# Demo teacher: mmyolo's YOLOv5-s on the NEON tree tiles (one class), from
+# scratch, on CPU. Prepared by `python tools/prepare_trees.py` (run by the
+# demo) into <repo>/data/trees/. Inputs are native resolution (10 cm/px):
+# 320 px training crops (mosaic + affine), and evaluation without resizing
+# (images only padded to a multiple of 32), so a tile and a whole NEON scene
+# see trees at the same scale.
+_base_ = 'mmyolo::yolov5/yolov5_s-v61_syncbn_fast_8xb16-300e_coco.py'
+
+data_root = '{{fileDirname}}/../../data/trees/'
+class_name = ('Tree', )
+num_classes = 1
+metainfo = dict(classes=class_name, palette=[(34, 139, 34)])
+img_scale = (320, 320)  # width, height of training crops
+
+max_epochs = 30
+train_batch_size_per_gpu = 8
+train_num_workers = 2
+val_interval = 10
+base_lr = 0.01
+
+# YOLOv5 scales the objectness loss with the input area (640 px reference).
+loss_obj_weight = 1.0 * (img_scale[0] / 640)**2
+
+model = dict(
+    bbox_head=dict(
+        head_module=dict(num_classes=num_classes),
+        loss_cls=dict(loss_weight=0.5 * (num_classes / 80)),
+        loss_obj=dict(loss_weight=loss_obj_weight)),
+    test_cfg=dict(score_thr=0.001, max_per_img=300))
+
+pre_transform = _base_.pre_transform
+train_pipeline = [
+    *pre_transform,
+    dict(
+        type='Mosaic',
+        img_scale=img_scale,
+        pad_val=114.0,
+        pre_transform=pre_transform),
+    dict(
+        type='YOLOv5RandomAffine',
+        max_rotate_degree=0.0,
+        max_shear_degree=0.0,
+        scaling_ratio_range=(0.75, 1.25),
+        border=(-img_scale[0] // 2, -img_scale[1] // 2),
+        border_val=(114, 114, 114)),
+    dict(type='YOLOv5HSVRandomAug'),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'flip',
+                   'flip_direction'))
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
+    dict(type='mmdet.Resize', scale_factor=1.0, keep_ratio=True),
+    dict(type='mmdet.Pad', size_divisor=32, pad_val=dict(img=114)),
+    dict(type='LoadAnnotations', with_bbox=True, _scope_='mmdet'),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+
+train_dataloader = dict(
+    batch_size=train_batch_size_per_gpu,
+    num_workers=train_num_workers,
+    persistent_workers=True,
+    pin_memory=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='train/annotations.json',
+        data_prefix=dict(img='train/images/'),
+        filter_cfg=dict(filter_empty_gt=False, min_size=4),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    pin_memory=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='val/annotations.json',
+        data_prefix=dict(img='val/images/'),
+        batch_shapes_cfg=None,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'val/annotations.json')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    optimizer=dict(lr=base_lr, batch_size_per_gpu=train_batch_size_per_gpu))
+default_hooks = dict(
+    logger=dict(interval=10),
+    param_scheduler=dict(
+        max_epochs=max_epochs, warmup_epochs=1, warmup_mim_iter=30),
+    checkpoint=dict(interval=val_interval, max_keep_ckpts=1,
+                    save_best=None))
+train_cfg = dict(max_epochs=max_epochs, val_interval=val_interval)
+env_cfg = dict(cudnn_benchmark=False)
+visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])

@@ -1,0 +1,67 @@
+"""Config preparation shared by the entry points in ``tools/``."""
+import torch
+from mmengine.config import Config
+
+__all__ = ['prepare_cfg', 'is_distill_cfg']
+
+DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
+
+
+def is_distill_cfg(cfg: Config) -> bool:
+    """Whether the config's model is an ``FGDDistill`` algorithm."""
+    return cfg.model.get('type') in DISTILL_TYPES
+
+
+def _fix_collate_scope(cfg: Config) -> None:
+    """Drop ``_scope_`` from ``collate_fn`` configs.
+
+    A config inherited through ``pkg::`` gets ``_scope_`` on every dict with
+    a ``type``; mmengine's ``Runner.build_dataloader`` passes it on to the
+    collate function as a keyword, which fails. The function is looked up
+    in the config's ``default_scope`` (the package the config came from).
+    """
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        collate = (cfg.get(key) or {}).get('collate_fn')
+        if isinstance(collate, dict) and '_scope_' in collate:
+            collate.pop('_scope_')
+
+
+def prepare_cfg(cfg: Config, amp: bool = False,
+                for_test: bool = False) -> Config:
+    """Apply the CLI switches that need more than one key.
+
+    Args:
+        cfg (Config): The loaded config, modified in place.
+        amp (bool): Mixed precision: mmengine's ``AmpOptimWrapper`` with a
+            dynamic loss scale (as mmdet's ``--amp``).
+        for_test (bool): Evaluation only. For a distillation config the
+            teacher weights come from the evaluated checkpoint, so no
+            ``teacher_ckpt`` is loaded.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'AmpOptimWrapper':
+            pass
+        elif wrapper == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            if not torch.cuda.is_available():
+                # fp16 autocast and loss scaling are GPU features; on CPU
+                # autocast runs in bfloat16, which needs no loss scale.
+                cfg.optim_wrapper.dtype = 'bfloat16'
+                cfg.optim_wrapper.pop('loss_scale')
+        else:
+            raise ValueError(f'--amp: unsupported optim_wrapper {wrapper}')
+    if cfg.get('launcher', 'none') != 'none' and \
+            not torch.cuda.is_available():
+        # DDP on CPU: gloo (nccl needs GPUs).
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    _fix_collate_scope(cfg)
+    if for_test and is_distill_cfg(cfg):
+        cfg.model.teacher_ckpt = None
+        cfg.model.teacher_ckpt_required = False
+    return cfg

@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny COCO-format data made by the tests, config paths."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = osp.join(REPO, 'configs')
+
+
+def make_tiny_coco(root, num_images=4, size=(96, 128), seed=0,
+                   empty_every=0):
+    """Write ``num_images`` noise images with bright boxes and their COCO
+    annotations (one class, id 1) under ``root``; return ann file path.
+
+    Every ``empty_every``-th image has no box (0: none empty).
+    """
+    from PIL import Image
+    rng = np.random.RandomState(seed)
+    img_dir = osp.join(root, 'images')
+    import os
+    os.makedirs(img_dir, exist_ok=True)
+    h, w = size
+    images, anns = [], []
+    for i in range(num_images):
+        img = rng.randint(0, 80, (h, w, 3)).astype(np.uint8)
+        n = 0 if empty_every and i % empty_every == 0 else rng.randint(1, 4)
+        for _ in range(n):
+            bw, bh = rng.randint(12, 40), rng.randint(12, 40)
+            x, y = rng.randint(0, w - bw), rng.randint(0, h - bh)
+            img[y:y + bh, x:x + bw] = rng.randint(150, 255, 3)
+            anns.append(
+                dict(id=len(anns) + 1, image_id=i + 1, category_id=1,
+                     bbox=[float(x), float(y), float(bw), float(bh)],
+                     area=float(bw * bh), iscrowd=0))
+        name = f'{i:03d}.png'
+        Image.fromarray(img).save(osp.join(img_dir, name))
+        images.append(dict(id=i + 1, file_name=name, width=w, height=h))
+    ann_file = osp.join(root, 'annotations.json')
+    with open(ann_file, 'w') as f:
+        json.dump(
+            dict(images=images, annotations=anns,
+                 categories=[dict(id=1, name='Tree')]), f)
+    return ann_file
+
+
+@pytest.fixture(scope='session')
+def tiny_coco(tmp_path_factory):
+    """Root of a 4-image COCO set (one image without boxes)."""
+    root = str(tmp_path_factory.mktemp('tiny_coco'))
+    make_tiny_coco(root, num_images=4, empty_every=3)
+    return root

@@ -1,0 +1,61 @@
+"""Helpers to shrink a config to a few CPU iterations on tiny data."""
+import os.path as osp
+
+from mmengine.config import Config
+
+from fgd_mmrazor.apis import prepare_cfg
+
+TINY_TRAIN_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.Resize', scale=(96, 64), keep_ratio=False),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'flip',
+                   'flip_direction'))
+]
+
+
+def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
+             val=False, options=None):
+    """Load ``config`` and point it at a tiny COCO set for a CPU smoke run.
+
+    The training pipeline is a plain resize to 96x64 (a rectangular input,
+    no mosaic) so that a YOLOv5-l teacher runs in seconds.
+    """
+    cfg = Config.fromfile(config)
+    ann = osp.join(data_root, 'annotations.json')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg[loader].dataset
+        ds.data_root = data_root
+        ds.ann_file = ann
+        ds.data_prefix = dict(img='images/')
+        ds.metainfo = dict(classes=('Tree', ))
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+        cfg[loader].batch_size = batch_size if loader == 'train_dataloader' \
+            else 1
+    cfg.train_dataloader.dataset.pipeline = TINY_TRAIN_PIPELINE
+    cfg.train_dataloader.dataset.filter_cfg = dict(filter_empty_gt=False)
+    cfg.val_dataloader.dataset.pop('batch_shapes_cfg', None)
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.val_evaluator.ann_file = ann
+    cfg.test_evaluator = cfg.val_evaluator
+    cfg.train_cfg.max_epochs = epochs
+    cfg.train_cfg.val_interval = 1 if val else epochs + 1
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.default_hooks.checkpoint.save_best = None
+    if 'param_scheduler' in cfg.default_hooks and \
+            'warmup_mim_iter' in cfg.default_hooks.param_scheduler or \
+            cfg.default_hooks.param_scheduler.get('type') == \
+            'YOLOv5ParamSchedulerHook':
+        cfg.default_hooks.param_scheduler.max_epochs = epochs
+        cfg.default_hooks.param_scheduler.warmup_mim_iter = 2
+    cfg.default_hooks.pop('visualization', None)
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    if options:
+        cfg.merge_from_dict(options)
+    return prepare_cfg(cfg)
