@@ -1,0 +1,1 @@
+"""Demo: data preparation and reporting for the trees experiment."""

@@ -1,0 +1,83 @@
+"""FGDDistill: teacher loading, freezing and eval mode; safe checkpoints."""
+import os
+import pickle
+
+import pytest
+import torch
+from mmengine.hub import get_model
+
+from fgd_mmrazor.utils import UnsafeCheckpointError, safe_load
+from mmrazor.registry import MODELS
+
+YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
+
+
+def algorithm_cfg(**kwargs):
+    cfg = dict(
+        type='FGDDistill',
+        architecture=dict(cfg_path=YOLOV5_N, pretrained=False),
+        teacher=dict(cfg_path=YOLOV5_N, pretrained=False),
+        distiller=dict(
+            type='FGDDistiller',
+            student_layers=['neck.out_layers.0'],
+            student_channels=[64],
+            teacher_channels=[64]))
+    cfg.update(kwargs)
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('ckpt') / 'teacher.pth')
+    model = get_model(YOLOV5_N, pretrained=False)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path, model
+
+
+def test_teacher_loaded_frozen_and_in_eval(teacher_ckpt):
+    path, teacher = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(algo.teacher.state_dict()[k], v), k
+    algo.train()
+    assert algo.student.training
+    assert not any(m.training for m in algo.teacher.modules())
+    assert not any(p.requires_grad for p in algo.teacher.parameters())
+    assert all(p.requires_grad for p in algo.distiller.parameters())
+
+
+def test_teacher_ckpt_required():
+    with pytest.raises(ValueError, match='teacher_ckpt is not set'):
+        MODELS.build(algorithm_cfg())
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        MODELS.build(algorithm_cfg(teacher_ckpt='/nonexistent/t.pth'))
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    path = str(tmp_path / 'wrong.pth')
+    torch.save({'state_dict': {'architecture.backbone.x': torch.zeros(1)}},
+               path)
+    with pytest.raises(RuntimeError, match='export the student'):
+        MODELS.build(algorithm_cfg(teacher_ckpt=path))
+
+
+class _Evil:
+
+    def __reduce__(self):
+        return (os.system, ('echo pwned > /dev/null', ))
+
+
+def test_code_running_pickle_is_refused(tmp_path):
+    path = str(tmp_path / 'evil.pth')
+    with open(path, 'wb') as f:
+        torch.save({'state_dict': {}, 'x': _Evil()}, f)
+    with pytest.raises(UnsafeCheckpointError, match='Refusing'):
+        safe_load(path)
+    with pytest.raises(UnsafeCheckpointError):
+        MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    # A plain pickle (not a torch zip file) of the same is refused too.
+    raw = str(tmp_path / 'evil.pkl')
+    with open(raw, 'wb') as f:
+        pickle.dump({'x': _Evil()}, f)
+    with pytest.raises(UnsafeCheckpointError):
+        safe_load(raw)

@@ -1,0 +1,84 @@
+"""ImitationMaskLoss: hand-computed values, empty masks, gradient flow."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from fgd_mmrazor import ImitationMaskLoss
+
+
+def test_hand_computed_value():
+    # B=1, C=2, H=1, W=2. Cell (0,0) in the mask, cell (0,1) not.
+    s = torch.tensor([[[[1., 5.]], [[2., 7.]]]])
+    t = torch.tensor([[[[0., 0.]], [[4., 0.]]]])
+    mask = torch.tensor([[[True, False]]])
+    # masked cell: (1-0)^2 + (2-4)^2 = 5; N_p = 1 -> 5 / 2 = 2.5
+    loss = ImitationMaskLoss(loss_weight=1.0)(s, t, mask)
+    assert loss.item() == pytest.approx(2.5)
+    assert ImitationMaskLoss(loss_weight=0.01)(s, t, mask).item() == \
+        pytest.approx(0.025)
+
+
+def test_normalised_by_cells_not_channels():
+    # Two images, 3 channels, 2x2 map, constant difference 1 everywhere.
+    s = torch.ones(2, 3, 2, 2)
+    t = torch.zeros(2, 3, 2, 2)
+    mask = torch.zeros(2, 2, 2, dtype=torch.bool)
+    mask[0, 0, 0] = mask[1, 1, 1] = mask[1, 0, 1] = True  # N_p = 3
+    # sum = 3 cells * 3 channels * 1 = 9, / (2 * 3) = 1.5
+    assert ImitationMaskLoss(1.0)(s, t, mask).item() == pytest.approx(1.5)
+    # No mask: every cell, N_p = 8: 24 / 16
+    assert ImitationMaskLoss(1.0)(s, t).item() == pytest.approx(1.5)
+    # float mask 0/1 is the same as bool
+    assert ImitationMaskLoss(1.0)(s, t, mask.float()).item() == \
+        pytest.approx(1.5)
+
+
+def test_empty_mask_is_finite_zero_with_gradient():
+    adapter = nn.Conv2d(2, 3, 3, padding=1)
+    s = adapter(torch.randn(2, 2, 4, 4))
+    t = torch.randn(2, 3, 4, 4)
+    loss = ImitationMaskLoss(0.01)(s, t, torch.zeros(2, 4, 4,
+                                                     dtype=torch.bool))
+    assert math.isfinite(loss.item()) and loss.item() == 0.0
+    loss.backward()
+    # Connected to the graph: zero (not missing) gradients (DDP-safe).
+    assert adapter.weight.grad is not None
+    assert torch.count_nonzero(adapter.weight.grad) == 0
+
+
+def test_gradient_reaches_student_and_adapter_not_teacher():
+    student = nn.Conv2d(3, 4, 1)
+    adapter = nn.Conv2d(4, 6, 3, padding=1)
+    teacher = nn.Conv2d(3, 6, 1)
+    x = torch.randn(2, 3, 5, 5)
+    t = teacher(x)  # teacher output with a graph: the loss must detach it
+    mask = torch.rand(2, 5, 5) > 0.5
+    loss = ImitationMaskLoss(1.0)(adapter(student(x)), t, mask)
+    loss.backward()
+    assert student.weight.grad is not None and student.weight.grad.abs() \
+        .sum() > 0
+    assert adapter.weight.grad is not None and adapter.weight.grad.abs() \
+        .sum() > 0
+    assert teacher.weight.grad is None
+
+
+def test_fp16_features_are_summed_in_fp32():
+    s = torch.full((1, 256, 4, 4), 300., dtype=torch.float16)
+    t = torch.zeros(1, 256, 4, 4, dtype=torch.float16)
+    loss = ImitationMaskLoss(1.0)(s, t)
+    # 256 * 300^2 / 2 = 11.52e6 overflows fp16 (max 65504).
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(256 * 300.**2 / 2)
+
+
+def test_shape_errors_are_clear():
+    loss = ImitationMaskLoss()
+    with pytest.raises(ValueError, match='out_channel'):
+        loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4))
+    with pytest.raises(ValueError, match='mask shape'):
+        loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4),
+             torch.zeros(1, 2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match='loss_weight'):
+        ImitationMaskLoss(loss_weight=-1)
