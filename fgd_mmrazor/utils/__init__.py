@@ -2,8 +2,10 @@
 from .checkpoint import (SAFE_GLOBALS, UnsafeCheckpointError,
                          load_teacher_checkpoint, register_checkpoint_loader,
                          safe_load)
+from .export import export_student, student_state_dict
 
 __all__ = [
     'SAFE_GLOBALS', 'UnsafeCheckpointError', 'load_teacher_checkpoint',
-    'register_checkpoint_loader', 'safe_load'
+    'register_checkpoint_loader', 'safe_load', 'export_student',
+    'student_state_dict'
 ]
