@@ -2,7 +2,7 @@
 import torch
 from mmengine.config import Config
 
-__all__ = ['prepare_cfg', 'is_distill_cfg']
+__all__ = ['prepare_cfg', 'is_distill_cfg', 'init_cpu_dist']
 
 DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
 
@@ -57,11 +57,29 @@ def prepare_cfg(cfg: Config, amp: bool = False,
             raise ValueError(f'--amp: unsupported optim_wrapper {wrapper}')
     if cfg.get('launcher', 'none') != 'none' and \
             not torch.cuda.is_available():
-        # DDP on CPU: gloo (nccl needs GPUs).
+        # DDP on CPU: gloo (nccl needs GPUs), and no device_ids (mmengine
+        # passes [LOCAL_RANK], which DDP refuses for a CPU module).
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg.backend = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
     _fix_collate_scope(cfg)
     if for_test and is_distill_cfg(cfg):
         cfg.model.teacher_ckpt = None
         cfg.model.teacher_ckpt_required = False
     return cfg
+
+
+def init_cpu_dist(cfg: Config) -> None:
+    """Start the gloo process group for a CPU-only ``--launcher pytorch``.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which a CPU
+    build of torch does not have; the Runner skips ``init_dist`` when the
+    group already exists.
+    """
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') == 'pytorch' and \
+            not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')

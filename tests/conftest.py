@@ -10,9 +10,10 @@ CONFIGS = osp.join(REPO, 'configs')
 
 
 def make_tiny_coco(root, num_images=4, size=(96, 128), seed=0,
-                   empty_every=0):
+                   empty_every=0, class_names=('Tree', )):
     """Write ``num_images`` noise images with bright boxes and their COCO
-    annotations (one class, id 1) under ``root``; return ann file path.
+    annotations (class id 1, the first of ``class_names``) under ``root``;
+    return the ann file path.
 
     Every ``empty_every``-th image has no box (0: none empty).
     """
@@ -41,13 +42,26 @@ def make_tiny_coco(root, num_images=4, size=(96, 128), seed=0,
     with open(ann_file, 'w') as f:
         json.dump(
             dict(images=images, annotations=anns,
-                 categories=[dict(id=1, name='Tree')]), f)
+                 categories=[
+                     dict(id=i + 1, name=n) for i, n in enumerate(class_names)
+                 ]), f)
     return ann_file
 
 
 @pytest.fixture(scope='session')
 def tiny_coco(tmp_path_factory):
-    """Root of a 4-image COCO set (one image without boxes)."""
+    """Root of a 4-image one-class COCO set (one image without boxes)."""
     root = str(tmp_path_factory.mktemp('tiny_coco'))
     make_tiny_coco(root, num_images=4, empty_every=3)
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_coco80(tmp_path_factory):
+    """The same with COCO's 80 categories (boxes are 'person'), for the
+    80-class COCO configs."""
+    from mmyolo.datasets import YOLOv5CocoDataset
+    root = str(tmp_path_factory.mktemp('tiny_coco80'))
+    make_tiny_coco(root, num_images=4, empty_every=3,
+                   class_names=YOLOv5CocoDataset.METAINFO['classes'])
     return root

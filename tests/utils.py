@@ -18,7 +18,7 @@ TINY_TRAIN_PIPELINE = [
 
 
 def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
-             val=False, options=None):
+             val=False, options=None, classes=('Tree', )):
     """Load ``config`` and point it at a tiny COCO set for a CPU smoke run.
 
     The training pipeline is a plain resize to 96x64 (a rectangular input,
@@ -31,7 +31,8 @@ def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
         ds.data_root = data_root
         ds.ann_file = ann
         ds.data_prefix = dict(img='images/')
-        ds.metainfo = dict(classes=('Tree', ))
+        if classes is not None:  # None: keep the config's (COCO) classes
+            ds.metainfo = dict(classes=classes)
         cfg[loader].num_workers = 0
         cfg[loader].persistent_workers = False
         cfg[loader].batch_size = batch_size if loader == 'train_dataloader' \
@@ -43,7 +44,7 @@ def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
     cfg.val_evaluator.ann_file = ann
     cfg.test_evaluator = cfg.val_evaluator
     cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = 1 if val else epochs + 1
+    cfg.train_cfg.val_interval = epochs if val else epochs + 1
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = 1
     cfg.default_hooks.checkpoint.save_best = None

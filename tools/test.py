@@ -13,7 +13,7 @@ import os
 import os.path as osp
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.apis import prepare_cfg
+from fgd_mmrazor.apis import init_cpu_dist, prepare_cfg
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -63,6 +63,7 @@ def main():
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
         cfg.test_evaluator.append(
             dict(type='DumpDetResults', out_file_path=args.out))
+    init_cpu_dist(cfg)
     runner = Runner.from_cfg(cfg)
     runner.test()
 

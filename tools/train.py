@@ -13,7 +13,7 @@ import os
 import os.path as osp
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.apis import prepare_cfg
+from fgd_mmrazor.apis import init_cpu_dist, prepare_cfg
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -73,6 +73,7 @@ def main():
         cfg.load_from = args.resume
 
     prepare_cfg(cfg, amp=args.amp)
+    init_cpu_dist(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -22,5 +22,5 @@ model = dict(
         # neck widths 256/512/1024 times widen_factor 0.25 (n), 0.5 (s)
         student_channels=[64, 128, 256],
         teacher_channels=[128, 256, 512],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
+        loss=dict(type='ImitationMaskLoss', loss_weight=0.001),
         mask=dict(type='ImitationMask', psi=0.5, joint=True)))

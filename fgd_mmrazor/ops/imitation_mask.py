@@ -163,48 +163,83 @@ class _Level:
         ov = _overlap(lo, hi, (cand + 0.5) * stride, anchor)
         return ov.amax(dim=-1)  # (B, N, A)
 
-    def window(self, boxes: Tensor, active: Tensor, axis: int):
-        """Cell indices (B, N, K) of the window each box is evaluated in.
-
-        Along x (axis 0) or y (axis 1): all cells whose anchors can overlap
-        the box, in a window of one size K per level, shifted inside the
-        map.
-        """
-        stride, size, a_max = ((self.sx, self.w, self.aw_max) if axis == 0
-                               else (self.sy, self.h, self.ah_max))
-        lo = torch.floor((boxes[..., axis] - a_max / 2) / stride - 0.5)
-        hi = torch.ceil((boxes[..., axis + 2] + a_max / 2) / stride - 0.5)
-        span = (hi - lo + 1)[active]
-        k = min(int(span.max()), size)
-        start = lo.clamp(0, size - k).long()
-        return start[..., None] + torch.arange(k, device=boxes.device)
-
 
 def _level_mask(level: _Level, boxes: Tensor, active: Tensor,
                 thr: Tensor) -> Tensor:
-    """Mask (B, H, W) of one level for the ``active`` boxes."""
-    num_imgs = boxes.shape[0]
-    mask = torch.zeros(num_imgs * level.h * level.w, dtype=torch.bool,
+    """Mask (B, H, W) of one level for the ``active`` boxes.
+
+    Only the cells that can pass are evaluated. With ``c = t (S_box +
+    S_anchor) / (1 + t)``, IoU > t is ``inter > c``; as ``inter = ox * oy``
+    and ``oy <= min(h_anchor, h_box)``, a passing cell needs
+    ``ox > c / min(h_anchor, h_box)``, i.e. a centre distance below
+    ``rx = (w_anchor + w_box) / 2 - c / min(h_anchor, h_box)`` (and the same
+    for y). Each box is evaluated in the window of cells within
+    ``(rx, ry)`` of its centre (anchors that cannot pass at all are
+    dropped); boxes are grouped by window size (powers of two), so a few
+    large boxes do not enlarge every window. The IoU itself is computed
+    exactly as a brute force would.
+    """
+    num_imgs, h, w = boxes.shape[0], level.h, level.w
+    mask = torch.zeros(num_imgs * h * w, dtype=torch.bool,
                        device=boxes.device)
-    if not bool(active.any()):
-        return mask.view(num_imgs, level.h, level.w)
-    cols = level.window(boxes, active, axis=0)  # (B, N, Kx)
-    rows = level.window(boxes, active, axis=1)  # (B, N, Ky)
-    dtype = boxes.dtype
-    x1, y1, x2, y2 = (boxes[..., k, None, None] for k in range(4))
-    cx = ((cols.to(dtype) + 0.5) * level.sx).unsqueeze(2)  # (B, N, 1, Kx)
-    cy = ((rows.to(dtype) + 0.5) * level.sy).unsqueeze(2)
-    ox = _overlap(x1, x2, cx, level.aw)  # (B, N, A, Kx)
-    oy = _overlap(y1, y2, cy, level.ah)  # (B, N, A, Ky)
-    inter = oy.unsqueeze(-1) * ox.unsqueeze(-2)  # (B, N, A, Ky, Kx)
-    area_box = ((x2 - x1) * (y2 - y1)).unsqueeze(-1)  # (B, N, 1, 1, 1)
-    iou = _iou(inter, area_box, level.area[..., None, None])
-    hit = (iou > thr[..., None, None, None]).any(dim=2)  # (B, N, Ky, Kx)
-    hit &= active[..., None, None]
-    img = torch.arange(num_imgs, device=boxes.device).view(-1, 1, 1, 1)
-    flat = (img * level.h + rows.unsqueeze(-1)) * level.w + cols.unsqueeze(-2)
-    mask[flat[hit]] = True
-    return mask.view(num_imgs, level.h, level.w)
+    idx = torch.nonzero(active)  # (M, 2): image, box
+    if len(idx) == 0:
+        return mask.view(num_imgs, h, w)
+    img, box = idx[:, 0], idx[:, 1]
+    bx, t = boxes[img, box], thr[img, box]  # (M, 4), (M,)
+    x1, y1, x2, y2 = bx.unbind(-1)
+    bw, bh = x2 - x1, y2 - y1
+    aw, ah, area_a = level.aw.view(-1), level.ah.view(-1), level.area.view(
+        -1)
+    area_b = bw * bh
+    c = t[:, None] * (area_b[:, None] + area_a) / (1 + t[:, None])  # (M, A)
+    rx = (aw + bw[:, None]) / 2 - c / torch.minimum(ah, bh[:, None])
+    ry = (ah + bh[:, None]) / 2 - c / torch.minimum(aw, bw[:, None])
+    feasible = (rx > 0) & (ry > 0)
+    # Slack against rounding at the bound (the IoU test decides).
+    rx = torch.where(feasible, rx, rx.new_zeros(())).amax(1) * (1 + 1e-4) \
+        + 1e-3 * level.sx
+    ry = torch.where(feasible, ry, ry.new_zeros(())).amax(1) * (1 + 1e-4) \
+        + 1e-3 * level.sy
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    lo_j = torch.floor((cx - rx) / level.sx - 0.5).clamp(0, w - 1).long()
+    hi_j = torch.ceil((cx + rx) / level.sx - 0.5).clamp(0, w - 1).long()
+    lo_i = torch.floor((cy - ry) / level.sy - 0.5).clamp(0, h - 1).long()
+    hi_i = torch.ceil((cy + ry) / level.sy - 0.5).clamp(0, h - 1).long()
+    keep = feasible.any(1)
+    kx, ky = hi_j - lo_j + 1, hi_i - lo_i + 1
+    bucket = torch.ceil(torch.log2(torch.maximum(kx, ky).float())).long()
+    bucket = torch.where(keep, bucket, bucket.new_full((), -1))
+    # One gather per bucket: per-box floats and ints packed together.
+    floats = torch.stack([x1, y1, x2, y2, area_b, t], dim=1)
+    ints = torch.stack([img, lo_i, lo_j], dim=1)
+    aw, ah, area_a = aw.view(1, 1, -1), ah.view(1, 1, -1), area_a.view(
+        1, 1, 1, -1)
+    for b in torch.unique(bucket).tolist():
+        if b < 0:
+            continue
+        sel = torch.nonzero(bucket == b).view(-1)
+        n_x, n_y = int(kx[sel].max()), int(ky[sel].max())
+        f, (s_img, s_lo_i, s_lo_j) = floats[sel], ints[sel].unbind(1)
+        # (m, K) cell indices; repeated edge cells are harmless (OR).
+        cols = (s_lo_j[:, None] +
+                torch.arange(n_x, device=bx.device)).clamp(max=w - 1)
+        rows = (s_lo_i[:, None] +
+                torch.arange(n_y, device=bx.device)).clamp(max=h - 1)
+        ox = _overlap(f[:, 0, None, None], f[:, 2, None, None],
+                      ((cols.to(f.dtype) + 0.5) * level.sx)[..., None],
+                      aw)  # (m, Kx, A)
+        oy = _overlap(f[:, 1, None, None], f[:, 3, None, None],
+                      ((rows.to(f.dtype) + 0.5) * level.sy)[..., None],
+                      ah)  # (m, Ky, A)
+        inter = oy.unsqueeze(2) * ox.unsqueeze(1)  # (m, Ky, Kx, A)
+        iou = _iou(inter, f[:, 4, None, None, None], area_a)
+        # some anchor passes  <=>  the best anchor passes
+        hit = iou.amax(dim=-1) > f[:, 5, None, None]  # (m, Ky, Kx)
+        flat = (s_img[:, None, None] * h + rows[:, :, None]) * w + \
+            cols[:, None, :]
+        mask[flat[hit]] = True
+    return mask.view(num_imgs, h, w)
 
 
 def imitation_masks(gt_bboxes: Sequence[Tensor],

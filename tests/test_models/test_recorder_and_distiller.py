@@ -32,9 +32,9 @@ def test_gt_boxes_from_both_layouts():
         [[1., 0., 1., 2., 3., 4.], [0., 0., 5., 6., 7., 8.],
          [1., 0., 9., 9., 10., 10.]]))
     boxes = gt_bboxes_from_data_samples(packed, 3)
-    assert [b.tolist() for b in boxes] == [[[5., 6., 7., 8.]],
-                                          [[1., 2., 3., 4.],
-                                           [9., 9., 10., 10.]], []]
+    assert [b.tolist() for b in boxes] == [
+        [[5., 6., 7., 8.]], [[1., 2., 3., 4.], [9., 9., 10., 10.]], []
+    ]
     samples = []
     for b in boxes:
         s = DetDataSample()

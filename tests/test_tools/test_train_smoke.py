@@ -23,16 +23,18 @@ def read_scalars(work_dir):
         return [json.loads(line) for line in f]
 
 
-def test_yolov5_pair_trains_and_saves_adapters(tiny_coco, tmp_path):
+def test_yolov5_pair_trains_and_saves_adapters(tiny_coco80, tmp_path):
     teacher = get_model(TEACHER, pretrained=False)
     teacher_ckpt = str(tmp_path / 'teacher.pth')
     torch.save({'state_dict': teacher.state_dict()}, teacher_ckpt)
     work_dir = str(tmp_path / 'work')
     cfg = tiny_cfg(
         osp.join(CONFIGS, 'fgd_yolov5s_from_l.py'),
-        tiny_coco,
+        tiny_coco80,
         work_dir,
         epochs=2,
+        val=True,
+        classes=None,
         options={'model.teacher_ckpt': teacher_ckpt})
     runner = Runner.from_cfg(cfg)
     model = runner.model
@@ -40,26 +42,29 @@ def test_yolov5_pair_trains_and_saves_adapters(tiny_coco, tmp_path):
     name, param = next(iter(teacher.state_dict().items()))
     assert torch.equal(model.teacher.state_dict()[name], param)
     assert not any(p.requires_grad for p in model.teacher.parameters())
-    adapter_before = model.distiller.connectors['adapt_p3'].conv_module.conv.weight \
-        .detach().clone()
-    runner.train()
+    adapter = model.distiller.connectors['adapt_p3'].conv_module.conv
+    adapter_before = adapter.weight.detach().clone()
+    runner.train()  # includes a validation epoch: the student predicts
 
     assert not model.teacher.training
     assert not model.teacher.backbone.stem.bn.training
-    rows = [r for r in read_scalars(work_dir) if 'loss' in r]
+    scalars = read_scalars(work_dir)
+    assert any('coco/bbox_mAP' in r for r in scalars)
+    rows = [r for r in scalars if 'loss' in r]
     assert len(rows) == 4  # 2 epochs x 2 iterations
     for level in ('p3', 'p4', 'p5'):
         values = [r[f'distill.loss_imitation_{level}'] for r in rows]
         assert all(math.isfinite(v) and v >= 0 for v in values), values
     assert any(r['distill.loss_imitation_p3'] > 0 for r in rows)
     # The adapters were trained and are saved in the checkpoint.
-    adapter_after = model.distiller.connectors['adapt_p3'].conv_module.conv.weight
+    adapter_after = adapter.weight
     assert not torch.equal(adapter_before, adapter_after.detach())
     ckpt = safe_load(osp.join(work_dir, 'epoch_2.pth'))
     state = ckpt['state_dict']
     for level, (cin, cout) in zip(('p3', 'p4', 'p5'),
                                   ((128, 256), (256, 512), (512, 1024))):
-        weight = state[f'distiller.connectors.adapt_{level}.conv_module.conv.weight']
+        weight = state[
+            f'distiller.connectors.adapt_{level}.conv_module.conv.weight']
         assert weight.shape == (cout, cin, 3, 3)
     # EMAHook stores the averaged weights in state_dict, the raw ones in
     # ema_state_dict's counterpart: the raw adapter is one of them.

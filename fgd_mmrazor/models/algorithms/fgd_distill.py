@@ -42,8 +42,8 @@ def resolve_model_cfg(cfg: Union[BaseModel, Dict]) -> Union[BaseModel, Dict]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'model config {path!r} does not exist')
     file_cfg = Config.fromfile(path)
-    model = file_cfg.model.to_dict() if hasattr(file_cfg.model, 'to_dict') \
-        else dict(file_cfg.model)
+    # Keep the ConfigDict: heads read test_cfg by attribute.
+    model = file_cfg.model
     scope = file_cfg.get('default_scope')
     if scope and '_scope_' not in model:
         model['_scope_'] = scope

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
 from mmrazor.registry import TASK_UTILS
 
-from ...ops import (featmap_sizes_for, gt_box_masks, imitation_masks)
+from ...ops import featmap_sizes_for, gt_box_masks, imitation_masks
 from ..utils.anchors import anchors_from_model, as_anchor_tensors
 from ..utils.ground_truth import gt_bboxes_from_data_samples
 

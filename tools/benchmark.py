@@ -1,0 +1,291 @@
+"""Benchmark the mask and the distillation step; prints a table.
+
+    python tools/benchmark.py [--device cpu|cuda] [--batch N] [--img S] \
+        [--json FILE] [--skip-step]
+
+Measures, side by side, with medians of several runs after warm-up:
+
+* the mask: ``imitation_masks`` against the seed's loop algorithm
+  (``fgd_mmrazor/utils/seed_mask.py``) at B=16, a 640 px input, levels 80,
+  40, 20 with YOLOv5's anchors and 20 boxes per image (same masks
+  asserted), and its time for 1 to 500 boxes per image and 320 to 1280 px;
+* one training step of YOLOv5-s alone, a no-grad eval forward of the
+  YOLOv5-l teacher (backbone + neck) and one step of the distilled pair
+  (``configs/fgd_yolov5s_from_l.py``), at ``--batch`` and ``--img``;
+* peak memory of each (CUDA: ``max_memory_allocated``; CPU: the peak RSS of
+  a fresh process per mode, minus that of a process that only imports).
+
+No figure is asserted: this is a measurement tool, not a test.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(REPO, 'configs', 'fgd_yolov5s_from_l.py')
+YOLO_ANCHORS = [[(10, 13), (16, 30), (33, 23)], [(30, 61), (62, 45),
+                                                 (59, 119)],
+                [(116, 90), (156, 198), (373, 326)]]
+STRIDES = [8, 16, 32]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='fgd_mmrazor benchmark')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--img', type=int, default=320)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--json', help='write the figures to this file')
+    parser.add_argument('--skip-step', action='store_true',
+                        help='mask figures only')
+    parser.add_argument('--mode', help=argparse.SUPPRESS)  # child process
+    return parser.parse_args()
+
+
+def sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def median_time(fn, device, repeats, warmup=1):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def random_boxes(num_imgs, num_boxes, img, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    boxes = []
+    for _ in range(num_imgs):
+        wh = torch.rand(num_boxes, 2, generator=g) * img * 0.4 + 8
+        xy = torch.rand(num_boxes, 2, generator=g) * (img - wh)
+        boxes.append(torch.cat([xy, xy + wh], 1).to(device))
+    return boxes
+
+
+def bench_mask(device, repeats):
+    from fgd_mmrazor import featmap_sizes_for, imitation_masks
+    from fgd_mmrazor.utils.seed_mask import seed_imitation_masks
+    anchors = [torch.tensor(a, dtype=torch.float32, device=device)
+               for a in YOLO_ANCHORS]
+    img = 640
+    sizes = featmap_sizes_for((img, img), STRIDES)
+    boxes = random_boxes(16, 20, img, device)
+    ours = imitation_masks(boxes, sizes, STRIDES, anchors, joint=False)
+    seed = seed_imitation_masks([b.cpu() for b in boxes], sizes, STRIDES,
+                                [a.cpu() for a in anchors])
+    same = all(torch.equal(a.cpu(), b) for a, b in zip(ours, seed))
+    t_seed = median_time(
+        lambda: seed_imitation_masks([b.cpu() for b in boxes], sizes,
+                                     STRIDES, [a.cpu() for a in anchors]),
+        'cpu', max(3, repeats // 2))
+    t_ours = median_time(
+        lambda: imitation_masks(boxes, sizes, STRIDES, anchors, joint=False),
+        device, repeats * 4)
+    t_joint = median_time(
+        lambda: imitation_masks(boxes, sizes, STRIDES, anchors), device,
+        repeats * 4)
+    by_boxes = {}
+    for n in (1, 10, 50, 100, 200, 500):
+        bx = random_boxes(16, n, img, device, seed=n)
+        by_boxes[str(n)] = 1e3 * median_time(
+            lambda: imitation_masks(bx, sizes, STRIDES, anchors), device,
+            repeats * 2)
+    by_size = {}
+    for size in (320, 640, 1280):
+        bx = random_boxes(16, 20, size, device, seed=size)
+        sz = featmap_sizes_for((size, size), STRIDES)
+        by_size[str(size)] = 1e3 * median_time(
+            lambda: imitation_masks(bx, sz, STRIDES, anchors), device,
+            repeats * 2)
+    return dict(
+        mask_same_as_seed=same,
+        mask_seed_ms=1e3 * t_seed,
+        mask_ms=1e3 * t_ours,
+        mask_joint_ms=1e3 * t_joint,
+        mask_speedup_vs_seed=t_seed / t_ours,
+        mask_ms_by_boxes=by_boxes,
+        mask_ms_by_img=by_size)
+
+
+def build_models(device, need_teacher=True, need_student=True):
+    """The distillation algorithm of configs/fgd_yolov5s_from_l.py."""
+    import fgd_mmrazor  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmrazor.registry import MODELS
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.teacher_ckpt = None
+    cfg.model.teacher_ckpt_required = False
+    init_default_scope('mmyolo')
+    algo = MODELS.build(cfg.model).to(device)
+    algo.train()
+    return algo
+
+
+def make_batch(batch, img, device):
+    inputs = torch.rand(batch, 3, img, img, device=device)
+    boxes = random_boxes(batch, 20, img, device, seed=1)
+    rows = [
+        torch.cat([torch.full((len(b), 1), i, device=device),
+                   torch.zeros(len(b), 1, device=device), b], 1)
+        for i, b in enumerate(boxes)
+    ]
+    labels = torch.cat(rows)
+
+    def samples():  # the YOLOv5 head edits bboxes_labels in place
+        return dict(
+            bboxes_labels=labels.clone(),
+            img_metas=[dict(batch_input_shape=(img, img))] * batch)
+
+    return inputs, samples
+
+
+def step_fns(algo, inputs, samples):
+    params = [p for p in algo.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+
+    def backward(losses):
+        loss, _ = algo.parse_losses(losses)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def student():
+        backward(algo.student.loss(inputs, samples()))
+
+    @torch.no_grad()
+    def teacher():
+        algo.teacher.extract_feat(inputs)
+
+    def distill():
+        backward(algo.loss(inputs, samples()))
+
+    return dict(student=student, teacher=teacher, distill=distill)
+
+
+def child(args):
+    """Run one mode in a fresh process that builds only what the mode
+    needs (student, teacher, or both and the adapters); print its peak RSS
+    (MB)."""
+    import fgd_mmrazor  # noqa: F401
+    if args.mode != 'imports':
+        from mmengine.hub import get_model
+        from mmengine.config import Config
+        cfg = Config.fromfile(CONFIG)
+        inputs, samples = make_batch(args.batch, args.img, args.device)
+        if args.mode == 'distill':
+            fn = step_fns(build_models(args.device), inputs,
+                          samples)['distill']
+        elif args.mode == 'student':
+            model = get_model(cfg.student_cfg).to(args.device).train()
+            params = [p for p in model.parameters()]
+            opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+
+            def fn():
+                loss, _ = model.parse_losses(model.loss(inputs, samples()))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        else:
+            model = get_model(cfg.teacher_cfg).to(args.device).eval()
+
+            @torch.no_grad()
+            def fn():
+                model.extract_feat(inputs)
+
+        for _ in range(2):
+            fn()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(dict(peak_mb=peak)))
+
+
+def peak_rss(args, mode):
+    cmd = [sys.executable, __file__, '--mode', mode, '--device', 'cpu',
+           '--batch', str(args.batch), '--img', str(args.img)]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak_mb']
+
+
+def bench_step(args):
+    device = args.device
+    algo = build_models(device)
+    inputs, samples = make_batch(args.batch, args.img, device)
+    fns = step_fns(algo, inputs, samples)
+    res = {
+        f'step_{name}_s': median_time(fns[name], device, args.repeats)
+        for name in ('student', 'teacher', 'distill')
+    }
+    res['step_teacher_fwd_s'] = res.pop('step_teacher_s')
+    res['distill_overhead'] = res['step_distill_s'] / (
+        res['step_student_s'] + res['step_teacher_fwd_s']) - 1
+    if device == 'cuda':
+        peaks = {}
+        for name in ('student', 'teacher', 'distill'):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            fns[name]()
+            peaks[name] = torch.cuda.max_memory_allocated() / 2**20
+        base = 0.0
+    else:
+        del algo, fns
+        base = peak_rss(args, 'imports')
+        peaks = {m: peak_rss(args, m) for m in ('student', 'teacher',
+                                                'distill')}
+    res['peak_mem_student_mb'] = peaks['student'] - base
+    res['peak_mem_teacher_fwd_mb'] = peaks['teacher'] - base
+    res['peak_mem_distill_mb'] = peaks['distill'] - base
+    res['peak_mem_overhead'] = res['peak_mem_distill_mb'] / (
+        res['peak_mem_student_mb'] + res['peak_mem_teacher_fwd_mb']) - 1
+    res['peak_mem_method'] = ('cuda max_memory_allocated' if device == 'cuda'
+                              else 'peak RSS of a fresh process per mode '
+                              '(building only that mode\'s models), minus '
+                              'an import-only process')
+    return res
+
+
+def main():
+    args = parse_args()
+    if args.mode:
+        return child(args)
+    import fgd_mmrazor  # noqa: F401
+    res = dict(
+        device=args.device,
+        batch=args.batch,
+        img=args.img,
+        torch=torch.__version__,
+        threads=torch.get_num_threads())
+    res.update(bench_mask(args.device, args.repeats))
+    if not args.skip_step:
+        res.update(bench_step(args))
+    width = max(len(k) for k in res)
+    for k, v in res.items():
+        if isinstance(v, float):
+            v = f'{v:.4g}'
+        elif isinstance(v, dict):
+            v = ', '.join(f'{kk}: {vv:.3g}' for kk, vv in v.items())
+        print(f'{k:<{width}}  {v}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
