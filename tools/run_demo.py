@@ -47,7 +47,12 @@ def parse_args():
         '--cfg-options', nargs='+', default=[],
         help='extra --cfg-options for the distilled stage (ablations)')
     parser.add_argument('--stages', nargs='+',
-                        default=['teacher', 'baseline', 'distilled'])
+                        default=['teacher', 'baseline', 'distilled'],
+                        choices=['teacher', 'baseline', 'distilled'])
+    parser.add_argument(
+        '--teacher-ckpt',
+        help='use this teacher checkpoint instead of training one (then '
+        '"teacher" is not trained even if listed in --stages)')
     return parser.parse_args()
 
 
@@ -169,6 +174,12 @@ def main():
     log(f'data: {json.dumps(manifest["counts"])} in {data_root}')
 
     ckpts, walls = {}, {}
+    if args.teacher_ckpt:
+        args.stages = [s for s in args.stages if s != 'teacher']
+        ckpts['teacher'] = args.teacher_ckpt
+    elif 'distilled' in args.stages and 'teacher' not in args.stages:
+        raise SystemExit('--stages distilled needs the teacher stage or '
+                         '--teacher-ckpt')
     for name in args.stages:
         extra = []
         if name == 'distilled':

@@ -12,7 +12,7 @@ at ``((j + 0.5) * sx, (i + 0.5) * sy)``: ``x`` follows the column, ``y`` the
 row (the seed's ``meshgrid`` transposed them).
 
 Implementation. Nothing loops over images or boxes in Python. Boxes are
-padded to one ``(B, N, 4)`` tensor and two facts keep the work near the
+padded to one ``(B, N, 4)`` tensor, and three facts keep the work near the
 boxes instead of over the whole map (O(B * N * A * H * W) in the seed):
 
 * the overlap of an anchor and a box is separable, ``inter = ox(j) * oy(i)``,
@@ -20,13 +20,17 @@ boxes instead of over the whole map (O(B * N * A * H * W) in the seed):
   centre and the box centre, so ``m_k`` is reached at the cell whose centre
   is nearest the box centre: a closed form, evaluated at the two nearest
   cell centres per axis so that it equals a brute-force maximum exactly;
-* a cell can only pass where its anchor overlaps the box, so each box is
-  evaluated in a window of ``ceil((w_box + w_anchor) / sx) + 1`` columns (and
-  rows) around it; windows share one size per level, and in joint mode a box
-  is skipped on levels whose best IoU cannot pass its joint threshold.
+* a cell passes only if ``ox * oy > c`` with ``c = t (S_box + S_anchor) /
+  (1 + t)``; as ``oy <= min(h_anchor, h_box)`` this bounds the centre
+  distance along x (and likewise y), so each box is evaluated only in the
+  window of cells that can pass, and boxes are grouped by window size
+  (powers of two; a loop over at most log2(map size) groups);
+* in joint mode a box is skipped on levels whose best IoU cannot pass its
+  joint threshold.
 
-Both stay exact: the IoU is computed with the same formula as a brute-force
-implementation (``inter / (area_box + area_anchor - inter)``).
+The IoU itself is computed with the same formula as a brute-force
+implementation (``inter / (area_box + area_anchor - inter)``), so the masks
+are exactly the definition's; the window bounds only skip cells that fail.
 """
 import math
 from typing import List, Optional, Sequence, Tuple, Union

@@ -14,6 +14,7 @@ YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
 
 def algorithm_cfg(**kwargs):
     cfg = dict(
+        _scope_='mmrazor',
         type='FGDDistill',
         architecture=dict(cfg_path=YOLOV5_N, pretrained=False),
         teacher=dict(cfg_path=YOLOV5_N, pretrained=False),

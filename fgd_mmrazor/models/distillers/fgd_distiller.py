@@ -31,6 +31,7 @@ recorders ``feat_p3`` ... and ``imitation_mask``.
 import copy
 from typing import Dict, List, Optional, Sequence
 
+from mmengine.registry import DefaultScope
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
 
@@ -150,6 +151,20 @@ class FGDDistiller(ConfigurableDistiller):
         if mask is not None:
             gen_s_rec[MASK_RECORDER] = mask
 
+        # The generated blocks are mmrazor types: build them in mmrazor's
+        # scope whatever the caller's default scope is (e.g. mmyolo).
+        with DefaultScope.overwrite_default_scope('mmrazor'):
+            self._build(gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,
+                        student_recorders, teacher_recorders, connectors,
+                        distill_losses, loss_forward_mappings, **kwargs)
+        self.level_names: List[str] = level_names
+        self.student_layers = list(student_layers)
+        self.teacher_layers = teacher_layers
+
+    def _build(self, gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,
+               student_recorders, teacher_recorders, connectors,
+               distill_losses, loss_forward_mappings, **kwargs) -> None:
+        """``ConfigurableDistiller.__init__`` on generated + given blocks."""
         super().__init__(
             student_recorders={
                 **gen_s_rec,
@@ -172,6 +187,3 @@ class FGDDistiller(ConfigurableDistiller):
                 **(loss_forward_mappings or {})
             },
             **kwargs)
-        self.level_names: List[str] = level_names
-        self.student_layers = list(student_layers)
-        self.teacher_layers = teacher_layers
