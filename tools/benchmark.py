@@ -211,8 +211,20 @@ def child(args):
 
         for _ in range(2):
             fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(peak_mb=peak)))
+    print(json.dumps(dict(peak_mb=_peak_rss_mb())))
+
+
+def _peak_rss_mb():
+    """This process's RSS high-water mark. ``ru_maxrss`` survives exec (it
+    would report the parent's peak), ``VmHWM`` belongs to this image."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_rss(args, mode):
@@ -252,8 +264,10 @@ def bench_step(args):
     res['peak_mem_student_mb'] = peaks['student'] - base
     res['peak_mem_teacher_fwd_mb'] = peaks['teacher'] - base
     res['peak_mem_distill_mb'] = peaks['distill'] - base
-    res['peak_mem_overhead'] = res['peak_mem_distill_mb'] / (
-        res['peak_mem_student_mb'] + res['peak_mem_teacher_fwd_mb']) - 1
+    floor = res['peak_mem_student_mb'] + res['peak_mem_teacher_fwd_mb']
+    res['peak_mem_overhead'] = (res['peak_mem_distill_mb'] / floor - 1
+                                if floor > 0 else float('nan'))
+    res['peak_rss_raw_mb'] = dict(imports=base, **peaks)
     res['peak_mem_method'] = ('cuda max_memory_allocated' if device == 'cuda'
                               else 'peak RSS of a fresh process per mode '
                               '(building only that mode\'s models), minus '

@@ -49,6 +49,8 @@ def parse_args():
     parser.add_argument('--stages', nargs='+',
                         default=['teacher', 'baseline', 'distilled'],
                         choices=['teacher', 'baseline', 'distilled'])
+    parser.add_argument('--teacher-epochs', type=int,
+                        help='override the teacher\'s epochs')
     parser.add_argument(
         '--teacher-ckpt',
         help='use this teacher checkpoint instead of training one (then '
@@ -67,6 +69,8 @@ def train_stage(name, args, extra=()):
         tuple[str, float]: final checkpoint path and wall time (s).
     """
     epochs = EPOCHS[name][1 if args.full else 0]
+    if name == 'teacher' and args.teacher_epochs:
+        epochs = args.teacher_epochs
     work_dir = osp.join(args.work_dir, name)
     options = [
         f'train_cfg.max_epochs={epochs}',
@@ -243,6 +247,8 @@ def write_markdown(args, results, complexity, walls, manifest, total, figs):
             f' | {c["flops"] / 1e9:.2f} G | {walls[name]:.0f} s |')
     counts = manifest['counts']
     epochs = {k: EPOCHS[k][1 if args.full else 0] for k in results}
+    if 'teacher' in epochs and args.teacher_epochs:
+        epochs['teacher'] = args.teacher_epochs
     text = f"""# Demo report: fine-grained feature imitation on NEON trees
 
 Data: deepforest 2.1.0 NEON tiles, {counts['train']['images']} train
