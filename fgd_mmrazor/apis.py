@@ -65,6 +65,10 @@ def prepare_cfg(cfg: Config, amp: bool = False,
             type='MMDistributedDataParallel')
         wrapper['device_ids'] = None
         cfg.model_wrapper_cfg = wrapper
+        # SyncBN needs GPUs: mmyolo detectors keep plain BN on CPU (the
+        # distillation algorithm reverts its models itself).
+        if str(cfg.model.get('type', '')).endswith('YOLODetector'):
+            cfg.model.use_syncbn = False
     _fix_collate_scope(cfg)
     if for_test and is_distill_cfg(cfg):
         cfg.model.teacher_ckpt = None

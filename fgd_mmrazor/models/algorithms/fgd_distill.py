@@ -18,7 +18,8 @@ from typing import Dict, Optional, Union
 
 from mmengine.config import Config
 from mmengine.logging import MMLogger
-from mmengine.model import BaseModel
+import torch
+from mmengine.model import BaseModel, revert_sync_batchnorm
 from mmrazor.models.algorithms import FpnTeacherDistill
 from mmrazor.registry import MODELS
 
@@ -107,6 +108,12 @@ class FGDDistill(FpnTeacherDistill):
             MMLogger.get_current_instance().warning(
                 'FGDDistill: no teacher_ckpt, the teacher is untrained.')
         self.teacher.eval()
+        if not torch.cuda.is_available():
+            # mmyolo's YOLODetector turns BN into SyncBN when the world
+            # size is > 1; SyncBN needs GPUs. On CPU (gloo DDP) the BN
+            # layers stay per-process BN.
+            revert_sync_batchnorm(self.architecture)
+            revert_sync_batchnorm(self.teacher)
 
     def train(self, mode: bool = True) -> 'FGDDistill':
         """Train the student and adapters; keep the teacher in eval mode."""
