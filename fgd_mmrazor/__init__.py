@@ -17,6 +17,7 @@ from .version import __version__  # noqa: E402
 
 register_checkpoint_loader()
 
+from .engine import CPUAmpOptimWrapper  # noqa: E402,F401
 from .models import (FGDDistill, FGDDistiller, ImitationMaskLoss,  # noqa
                      ImitationMaskRecorder)
 

@@ -46,13 +46,14 @@ def prepare_cfg(cfg: Config, amp: bool = False,
         if wrapper == 'AmpOptimWrapper':
             pass
         elif wrapper == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-            if not torch.cuda.is_available():
-                # fp16 autocast and loss scaling are GPU features; on CPU
-                # autocast runs in bfloat16, which needs no loss scale.
+            if torch.cuda.is_available():
+                cfg.optim_wrapper.type = 'AmpOptimWrapper'
+                cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            else:
+                # mmengine's AmpOptimWrapper needs a GPU; on CPU autocast
+                # runs in bfloat16, which needs no loss scale.
+                cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
                 cfg.optim_wrapper.dtype = 'bfloat16'
-                cfg.optim_wrapper.pop('loss_scale')
         else:
             raise ValueError(f'--amp: unsupported optim_wrapper {wrapper}')
     if cfg.get('launcher', 'none') != 'none' and \
