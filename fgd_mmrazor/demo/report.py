@@ -105,11 +105,12 @@ def plot_masks(image: np.ndarray, boxes: np.ndarray,
     for ax, mask, stride in zip(axes, masks, strides):
         sx, sy = (stride, stride) if np.isscalar(stride) else stride
         ax.imshow(image)
-        m = mask.cpu().numpy().astype(float)
+        m = mask.detach().cpu().float().numpy()
+        is_mask = mask.dtype == torch.bool
         ax.imshow(
-            np.ma.masked_where(m == 0, m),
-            cmap='autumn',
-            alpha=0.45,
+            np.ma.masked_where(m == 0, m) if is_mask else m,
+            cmap='autumn' if is_mask else 'magma',
+            alpha=0.45 if is_mask else 0.6,
             extent=(0, m.shape[1] * sx, m.shape[0] * sy, 0),
             interpolation='nearest')
         for x1, y1, x2, y2 in boxes.tolist():
@@ -119,7 +120,8 @@ def plot_masks(image: np.ndarray, boxes: np.ndarray,
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
         ax.set_title(f'stride {int(sx)}: {int(mask.sum())} of '
-                     f'{mask.numel()} cells')
+                     f'{mask.numel()} cells' if is_mask else
+                     f'stride {int(sx)}: max {float(m.max()):.3g}')
         ax.axis('off')
     if title:
         fig.suptitle(title, fontsize=9)
