@@ -82,3 +82,36 @@ def test_code_running_pickle_is_refused(tmp_path):
         pickle.dump({'x': _Evil()}, f)
     with pytest.raises(UnsafeCheckpointError):
         safe_load(raw)
+
+
+def _batch():
+    return dict(
+        inputs=torch.zeros(1, 3, 64, 64),
+        data_samples=dict(
+            bboxes_labels=torch.tensor([[0., 0., 10., 10., 40., 40.]]),
+            img_metas=[dict(batch_input_shape=(64, 64))]))
+
+
+def test_train_step_guards(teacher_ckpt):
+    from mmengine.logging import MMLogger
+    from mmengine.optim import OptimWrapper
+    path, _ = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    algo.train()
+    # An optimizer over the student only: the adapters would never train.
+    student_only = OptimWrapper(
+        torch.optim.SGD(algo.student.parameters(), lr=0.01))
+    with pytest.raises(RuntimeError, match='adapter'):
+        algo.train_step(_batch(), student_only)
+    # A teacher put back in train mode with gradients is corrected.
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    algo.train()
+    wrapper = OptimWrapper(torch.optim.SGD(
+        [p for p in algo.parameters() if p.requires_grad], lr=0.01))
+    algo.teacher.train()
+    next(algo.teacher.parameters()).requires_grad_(True)
+    MMLogger.get_instance('fgd_test')
+    losses = algo.train_step(_batch(), wrapper)
+    assert not algo.teacher.training
+    assert not any(p.requires_grad for p in algo.teacher.parameters())
+    assert all(torch.isfinite(v) for v in losses.values())

@@ -115,6 +115,49 @@ class FGDDistill(FpnTeacherDistill):
             revert_sync_batchnorm(self.architecture)
             revert_sync_batchnorm(self.teacher)
 
+    def train_step(self, data, optim_wrapper):
+        """Check the optimizer once and the teacher every step, then run
+        MMRazor's training step."""
+        if not getattr(self, '_optimizer_checked', False):
+            self._check_optimizer(optim_wrapper)
+            self._optimizer_checked = True
+        self._guard_teacher()
+        return super().train_step(data, optim_wrapper)
+
+    def _check_optimizer(self, optim_wrapper) -> None:
+        """Adapters missing from the optimizer would never be trained."""
+        optimizer = getattr(optim_wrapper, 'optimizer', None)
+        if optimizer is None:
+            return  # e.g. an OptimWrapperDict: nothing generic to check
+        in_optim = {
+            id(p)
+            for group in optimizer.param_groups for p in group['params']
+        }
+        missing = [
+            name for name, p in self.distiller.named_parameters()
+            if p.requires_grad and id(p) not in in_optim
+        ]
+        if missing:
+            raise RuntimeError(
+                'FGDDistill: the optimizer does not hold the adapter '
+                f'parameters {missing[:4]}; they would never be trained. '
+                'Build the optimizer from the whole algorithm (the '
+                'default), not from model.student or model.architecture.')
+
+    def _guard_teacher(self) -> None:
+        """A teacher in train mode or with gradients is corrected, loudly."""
+        logger = MMLogger.get_current_instance()
+        if any(m.training for m in self.teacher.modules()):
+            logger.warning('FGDDistill: the teacher was in train mode '
+                           '(BN statistics would drift); set it to eval.')
+            self.teacher.eval()
+        grads = [p for p in self.teacher.parameters() if p.requires_grad]
+        if grads:
+            logger.warning(f'FGDDistill: {len(grads)} teacher parameters '
+                           'required gradients; froze them.')
+            for p in grads:
+                p.requires_grad_(False)
+
     def train(self, mode: bool = True) -> 'FGDDistill':
         """Train the student and adapters; keep the teacher in eval mode."""
         super().train(mode)
