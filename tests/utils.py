@@ -1,5 +1,6 @@
 """Helpers to shrink a config to a few CPU iterations on tiny data."""
 import os.path as osp
+import uuid
 
 from mmengine.config import Config
 
@@ -56,6 +57,9 @@ def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
         cfg.default_hooks.param_scheduler.warmup_mim_iter = 2
     cfg.default_hooks.pop('visualization', None)
     cfg.work_dir = work_dir
+    # mmyolo names its visualizer 'visualizer': a second Runner in the same
+    # process would reuse the first one's (and its log dir).
+    cfg.visualizer.name = f'visualizer_{uuid.uuid4().hex}'
     cfg.launcher = 'none'
     if options:
         cfg.merge_from_dict(options)
