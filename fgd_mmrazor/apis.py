@@ -1,8 +1,10 @@
 """Config preparation shared by the entry points in ``tools/``."""
+import os.path as osp
+
 import torch
 from mmengine.config import Config
 
-__all__ = ['prepare_cfg', 'is_distill_cfg', 'init_cpu_dist']
+__all__ = ['prepare_cfg', 'is_distill_cfg', 'init_cpu_dist', 'load_cli_cfg']
 
 DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
 
@@ -10,6 +12,25 @@ DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
 def is_distill_cfg(cfg: Config) -> bool:
     """Whether the config's model is an ``FGDDistill`` algorithm."""
     return cfg.model.get('type') in DISTILL_TYPES
+
+
+def load_cli_cfg(config: str, cfg_options=None, launcher: str = 'none',
+                 work_dir=None) -> Config:
+    """Load a config the way OpenMMLab's tools do.
+
+    ``--cfg-options`` are merged, and ``work_dir`` is, in order: the CLI
+    value, the config's, or ``./work_dirs/<config name>``.
+    """
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg
 
 
 def _fix_collate_scope(cfg: Config) -> None:

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from fgd_mmrazor.demo.mask_tools import MaskSetup, load_coco_boxes
-from fgd_mmrazor.ops import featmap_sizes_for
 
 
 def parse_args():

@@ -10,11 +10,10 @@ from the checkpoint, so ``teacher_ckpt`` is not needed).
 """
 import argparse
 import os
-import os.path as osp
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.apis import init_cpu_dist, prepare_cfg
-from mmengine.config import Config, DictAction
+from fgd_mmrazor.apis import init_cpu_dist, load_cli_cfg, prepare_cfg
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 
@@ -45,15 +44,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_cfg(args.config, args.cfg_options, args.launcher,
+                       args.work_dir)
     cfg.load_from = args.checkpoint
     prepare_cfg(cfg, for_test=True)
     if args.out is not None:

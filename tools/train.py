@@ -10,11 +10,10 @@ mmrazor importable on torch 2.x and registers this project's modules.
 """
 import argparse
 import os
-import os.path as osp
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.apis import init_cpu_dist, prepare_cfg
-from mmengine.config import Config, DictAction
+from fgd_mmrazor.apis import init_cpu_dist, load_cli_cfg, prepare_cfg
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 
@@ -53,17 +52,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_cfg(args.config, args.cfg_options, args.launcher,
+                       args.work_dir)
 
     if args.resume == 'auto':
         cfg.resume = True
