@@ -33,7 +33,12 @@ def test_two_process_ddp_distillation(tiny_coco, tmp_path):
         'train_dataloader.persistent_workers=False',
         f'train_dataloader.dataset.data_root={tiny_coco}/',
         f'train_dataloader.dataset.ann_file={ann}',
-        'train_dataloader.dataset.data_prefix.img=images/'
+        'train_dataloader.dataset.data_prefix.img=images/',
+        # the val set too: the evaluator reads its file when it is built
+        f'val_dataloader.dataset.data_root={tiny_coco}/',
+        f'val_dataloader.dataset.ann_file={ann}',
+        'val_dataloader.dataset.data_prefix.img=images/',
+        f'val_evaluator.ann_file={ann}'
     ]
     env = dict(os.environ, PORT='29731', OMP_NUM_THREADS='1')
     proc = subprocess.run(
