@@ -14,7 +14,7 @@ import os.path as osp
 import numpy as np
 import torch
 
-from fgd_mmrazor.demo.mask_tools import MaskSetup, load_coco_boxes
+from fgd_mmrazor.demo.mask_tools import MaskSetup
 
 
 def parse_args():
@@ -63,10 +63,9 @@ def analyze(setup, images, boxes, psis):
 def main():
     args = parse_args()
     setup = MaskSetup(args.config)
-    ann = args.ann or setup.cfg.val_evaluator.ann_file
-    images, boxes = load_coco_boxes(ann)
+    images, boxes = setup.load_boxes(args.ann)
     stats = analyze(setup, images, boxes, args.psi)
-    print(f'{osp.basename(ann)}: {len(images)} images, strides '
+    print(f'{osp.basename(setup.ann_file)}: {len(images)} images, strides '
           f'{setup.strides}, joint={setup.joint}')
     for psi, s in stats.items():
         cov = ', '.join(f'{c:.3f}' for c in s['coverage'])

@@ -128,44 +128,27 @@ def evaluate(config, ckpt, work_dir):
 
 
 def mask_figure(out_png, data_root):
-    """Imitation masks of one val image per level, over the image."""
+    """Imitation masks of one val image per level, over the image (the val
+    tile with the most trees, padded like the test pipeline)."""
     import numpy as np
     import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmyolo.registry import MODELS
     from PIL import Image
 
-    from fgd_mmrazor import featmap_sizes_for, imitation_masks
+    from fgd_mmrazor.demo.mask_tools import MaskSetup, pad_to
     from fgd_mmrazor.demo.report import plot_masks
-    from fgd_mmrazor.models.utils import anchors_from_model
-    with open(osp.join(data_root, 'val', 'annotations.json')) as f:
-        coco = json.load(f)
-    counts = {}
-    for a in coco['annotations']:
-        counts[a['image_id']] = counts.get(a['image_id'], 0) + 1
-    img_info = max(coco['images'], key=lambda i: (counts.get(i['id'], 0),
-                                                  -i['id']))
-    boxes = np.array([[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
-                       a['bbox'][1] + a['bbox'][3]]
-                      for a in coco['annotations']
-                      if a['image_id'] == img_info['id']])
-    image = np.asarray(
-        Image.open(osp.join(data_root, 'val', 'images',
-                            img_info['file_name'])).convert('RGB'))
-    h, w = image.shape[:2]
-    ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-    padded = np.full((ph, pw, 3), 114, np.uint8)
-    padded[:h, :w] = image
-    cfg = Config.fromfile(STUDENT_CONFIG)
-    init_default_scope('mmyolo')
-    anchors, strides = anchors_from_model(MODELS.build(cfg.model))
-    masks = imitation_masks([torch.as_tensor(boxes, dtype=torch.float32)],
-                            featmap_sizes_for((ph, pw), strides), strides,
-                            anchors, psi=0.5, joint=True)
-    plot_masks(padded, boxes, [m[0] for m in masks], strides, out_png,
-               title=f'{img_info["file_name"]}: {len(boxes)} trees, '
-               'psi=0.5, joint over levels')
+    setup = MaskSetup(STUDENT_CONFIG)
+    images, boxes = setup.load_boxes(
+        osp.join(data_root, 'val', 'annotations.json'))
+    info = max(images.values(),
+               key=lambda i: (len(boxes.get(i['id'], [])), -i['id']))
+    b = np.asarray(boxes[info['id']], dtype=np.float32).reshape(-1, 4)
+    padded = pad_to(np.asarray(Image.open(
+        osp.join(data_root, 'val', 'images',
+                 info['file_name'])).convert('RGB')))
+    masks = setup.masks([torch.from_numpy(b)], padded.shape[:2])
+    plot_masks(padded, b, [m[0] for m in masks], setup.strides, out_png,
+               title=f'{info["file_name"]}: {len(b)} trees, '
+               f'psi={setup.psi}, joint over levels')
 
 
 def main():

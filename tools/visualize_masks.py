@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fgd_mmrazor.demo.mask_tools import MaskSetup, load_coco_boxes, pad_to
+from fgd_mmrazor.demo.mask_tools import MaskSetup, pad_to
 from fgd_mmrazor.demo.report import plot_masks
 
 
@@ -56,8 +56,7 @@ def feature_distance(model, padded):
 def main():
     args = parse_args()
     setup = MaskSetup(args.config)
-    ann = args.ann or setup.cfg.val_evaluator.ann_file
-    images, boxes = load_coco_boxes(ann)
+    images, boxes = setup.load_boxes(args.ann)
     if args.checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(setup.model, args.checkpoint, map_location='cpu')

@@ -50,7 +50,7 @@ class MaskSetup:
         from fgd_mmrazor.models.utils import anchors_from_model
         self.cfg = Config.fromfile(config)
         init_default_scope(self.cfg.get('default_scope', 'mmyolo'))
-        self.psi, self.joint, levels = 0.5, True, None
+        self.psi, self.joint = 0.5, True
         if is_distill_cfg(self.cfg):
             self.cfg.model.teacher_ckpt_required = False
             self.cfg.model.teacher_ckpt = None
@@ -65,8 +65,13 @@ class MaskSetup:
         else:
             from mmyolo.registry import MODELS
             self.model = self.detector = MODELS.build(self.cfg.model)
-            self.anchors, self.strides = anchors_from_model(
-                self.detector, levels=levels)
+            self.anchors, self.strides = anchors_from_model(self.detector)
+
+    def load_boxes(self, ann_file=None):
+        """Images and boxes of ``ann_file`` (default: the config's val
+        annotations), see :func:`load_coco_boxes`."""
+        self.ann_file = ann_file or self.cfg.val_evaluator.ann_file
+        return load_coco_boxes(self.ann_file)
 
     def masks(self, boxes: Sequence[torch.Tensor], input_hw,
               psi=None) -> List[torch.Tensor]:

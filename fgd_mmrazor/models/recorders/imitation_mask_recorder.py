@@ -94,11 +94,6 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
             list(strides) if strides is not None else None)
         self._cache: dict = {}
 
-    @property
-    def num_levels(self) -> int:
-        """Number of levels the recorder makes masks for."""
-        return len(self.strides) if self.strides is not None else 0
-
     def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
         """Hook the detector and, if not given, read its anchors."""
         if model is None:
@@ -207,7 +202,3 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
             self.strides, [a.to(device) for a in self.base_anchors],
             psi=self.psi,
             joint=self.joint)
-
-    def level_info(self) -> List[Tuple[Tensor, Any]]:
-        """(anchors, stride) per level, for tools and error messages."""
-        return list(zip(self.base_anchors or [], self.strides or []))
