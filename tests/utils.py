@@ -64,3 +64,31 @@ def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
     if options:
         cfg.merge_from_dict(options)
     return prepare_cfg(cfg)
+
+
+def probe_cfg(config, data_root, work_dir, path, kill_at_iter=0, **kwargs):
+    """:func:`tiny_cfg` with a deterministic pipeline (no flip), a fixed
+    seed and the test probe hook (``tests/probe_hook.py``), dumped to
+    ``path`` for a ``tools/train.py`` / ``tools/dist_train.sh`` subprocess.
+    """
+    cfg = tiny_cfg(config, data_root, work_dir, **kwargs)
+    cfg.train_dataloader.dataset.pipeline = [
+        t for t in TINY_TRAIN_PIPELINE if t['type'] != 'mmdet.RandomFlip'
+    ]
+    cfg.randomness = dict(seed=0)
+    cfg.launcher = 'none'  # set by the launching tool
+    imports = list(cfg.get('custom_imports', {}).get('imports', []))
+    cfg.custom_imports = dict(
+        imports=imports + ['tests.probe_hook'], allow_failed_imports=False)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='FGDTestProbeHook', kill_at_iter=kill_at_iter)
+    ]
+    cfg.dump(path)
+    return path
+
+
+def read_probe(work_dir, rank=0):
+    """Rows written by the probe hook of ``rank``, in order."""
+    import json
+    with open(osp.join(work_dir, 'probe', f'rank{rank}.jsonl')) as f:
+        return [json.loads(line) for line in f]

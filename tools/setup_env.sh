@@ -9,16 +9,25 @@
 # its sdist (MMCV_WITH_OPS=1, about 10 min on 2 cores) and the wheel is cached.
 #
 # Variables:
+#   FGD_STACK   "modern" (default: requirements/*.txt, torch 2.13) or
+#               "reference" (requirements/reference/*.txt: torch 1.13.1,
+#               mmcv 2.0.1, official mmyolo 0.6.0; see docs/install.md)
 #   FGD_CACHE   cache root (default: ~/.cache/fgd_mmrazor)
 #   FGD_VENV    virtualenv path (default: $FGD_CACHE/venv-<hash>)
 #   FGD_PYTHON  interpreter used to create the venv (default: python3)
 set -eo pipefail
 
 _fgd_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_fgd_req="$_fgd_root/requirements"
+case "${FGD_STACK:-modern}" in
+    modern) _fgd_req="$_fgd_root/requirements"; _fgd_prefix=venv ;;
+    reference) _fgd_req="$_fgd_root/requirements/reference"
+               _fgd_prefix=venv-reference ;;
+    *) echo "[setup_env] FGD_STACK must be modern or reference" >&2
+       return 1 2>/dev/null || exit 1 ;;
+esac
 FGD_CACHE="${FGD_CACHE:-$HOME/.cache/fgd_mmrazor}"
 _fgd_hash="$(cat "$_fgd_req"/*.txt | sha1sum | cut -c1-10)"
-FGD_VENV="${FGD_VENV:-$FGD_CACHE/venv-$_fgd_hash}"
+FGD_VENV="${FGD_VENV:-$FGD_CACHE/$_fgd_prefix-$_fgd_hash}"
 _fgd_stamp="$FGD_VENV/.fgd_ready"
 
 if [ ! -f "$_fgd_stamp" ]; then

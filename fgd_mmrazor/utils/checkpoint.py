@@ -18,10 +18,17 @@ extension point), so that ``load_from``, ``--resume`` and teacher
 checkpoints all go through it. It is called on ``import fgd_mmrazor``.
 
 On torch < 2.4 (the reference stack, torch 1.13) there is no allow-list
-API; there mmengine's own loader is kept.
+API and the weights-only unpickler's list is fixed. There :func:`safe_load`
+unpickles with :class:`_RestrictedUnpickler` instead, which admits the same
+globals (torch's tensor rebuild functions and storages, ``OrderedDict``,
+``torch.Size``/dtypes and :data:`SAFE_GLOBALS`) and refuses every other one;
+``getattr`` is replaced by a version that only reads public attributes of
+the allow-listed classes.
 """
+import _compat_pickle
 import os.path as osp
 import pickle
+import types
 from typing import Iterable, List, Tuple
 
 import numpy as np
@@ -79,15 +86,74 @@ HAS_ALLOW_LIST = hasattr(torch.serialization, 'safe_globals')
 _original_local_loader = None
 
 
+# What torch's own weights-only unpickler admits besides tensors: plain
+# containers, torch.Size/device, and ``_codecs.encode`` (protocol-2 bytes,
+# e.g. inside numpy arrays).
+_PLAIN_GLOBALS = (('collections', 'OrderedDict'), ('builtins', 'set'),
+                  ('builtins', 'frozenset'), ('_codecs', 'encode'),
+                  ('torch', 'Size'), ('torch', 'device'),
+                  ('torch._tensor', '_rebuild_from_type_v2'))
+
+
+def _qualified(obj) -> Tuple[str, str]:
+    return obj.__module__, obj.__qualname__
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An allow-list unpickler for torch < 2.4 (see the module docstring).
+
+    ``torch.load(pickle_module=...)`` subclasses it and resolves storage
+    classes itself; every other global comes through :meth:`find_class`.
+    """
+
+    def find_class(self, module: str, name: str):
+        # Python 2 names of protocol-2 pickles (e.g. __builtin__.getattr).
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if module == 'builtins' and name == 'getattr':
+            return _restricted_getattr
+        if module == 'torch._utils' and name.startswith('_rebuild_'):
+            return super().find_class(module, name)
+        if (module, name) in _PLAIN_GLOBALS:
+            return super().find_class(module, name)
+        if module == 'torch' and isinstance(getattr(torch, name, None),
+                                            torch.dtype):
+            return getattr(torch, name)
+        for item in SAFE_GLOBALS:
+            if item is not getattr and (module, name) in (
+                    _qualified(item), (getattr(item, '__module__', ''),
+                                       getattr(item, '__name__', ''))):
+                return item
+        raise pickle.UnpicklingError(
+            f'Unsupported global: GLOBAL {module}.{name} is not allow-listed')
+
+
+def _restricted_getattr(obj, name: str):
+    if not isinstance(obj, type) or obj not in SAFE_GLOBALS or \
+            name.startswith('_'):
+        raise pickle.UnpicklingError(
+            f'Unsupported getattr({obj!r}, {name!r}) in a checkpoint')
+    return getattr(obj, name)
+
+
+def _restricted_load(file, **kwargs):
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+# ``torch.load(pickle_module=...)`` needs a module-like object; torch's
+# legacy (non-zip) format also calls its ``load``.
+_restricted_pickle = types.SimpleNamespace(
+    Unpickler=_RestrictedUnpickler, load=_restricted_load,
+    __name__='fgd_restricted_pickle')
+
+
 def register_checkpoint_loader() -> bool:
     """Make :func:`safe_load` mmengine's loader for local checkpoint files.
 
-    Idempotent. Returns False (and changes nothing) where torch has no
-    allow-list API (torch < 2.4).
+    Idempotent. Returns True once installed.
     """
     global _original_local_loader
-    if not HAS_ALLOW_LIST:
-        return False
     if _original_local_loader is None:
         _original_local_loader = CheckpointLoader._schemes.get('')
 
@@ -104,8 +170,8 @@ def register_checkpoint_loader() -> bool:
 
 def _explain(path: str, err: Exception) -> UnsafeCheckpointError:
     return UnsafeCheckpointError(
-        f'Refusing to load {path!r} with weights_only=True: it holds '
-        f'objects outside the allow-list ({err}). A checkpoint written by '
+        f'Refusing to load {path!r}: it holds objects outside the '
+        f'allow-list of weights-only loading ({err}). A checkpoint written by '
         'mmengine or torch.save(state_dict) loads; a file that needs other '
         'globals may run code when unpickled. If you trust it, re-save '
         'its state_dict with torch.save(ckpt["state_dict"], path).')
@@ -127,7 +193,8 @@ def safe_load(path: str, map_location='cpu') -> dict:
             return CheckpointLoader.load_checkpoint(path, map_location)
         if not HAS_ALLOW_LIST:
             return torch.load(
-                path, map_location=map_location, weights_only=True)
+                path, map_location=map_location,
+                pickle_module=_restricted_pickle)
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(
                 path, map_location=map_location, weights_only=True)
