@@ -24,3 +24,10 @@ model = dict(
         teacher_channels=[128, 256, 512],
         loss=dict(type='ImitationMaskLoss', loss_weight=0.001),
         mask=dict(type='ImitationMask', psi=0.5, joint=True)))
+
+# Train the random adapters alone for the first 10 epochs (70 iterations),
+# then phase the imitation gradient into the student over the next 10
+# (fgd_mmrazor/engine/adapter_warmup_hook.py, docs/results.md).
+custom_hooks = _base_.custom_hooks + [
+    dict(type='AdapterWarmupHook', adapter_only_iters=70, ramp_iters=70)
+]

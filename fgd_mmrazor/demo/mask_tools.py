@@ -50,7 +50,7 @@ class MaskSetup:
         from fgd_mmrazor.models.utils import anchors_from_model
         self.cfg = Config.fromfile(config)
         init_default_scope(self.cfg.get('default_scope', 'mmyolo'))
-        self.psi, self.joint = 0.5, True
+        self.psi, self.joint, self.center_offset = 0.5, True, 0.5
         if is_distill_cfg(self.cfg):
             self.cfg.model.teacher_ckpt_required = False
             self.cfg.model.teacher_ckpt = None
@@ -60,12 +60,14 @@ class MaskSetup:
             if rec is None:
                 raise ValueError(f'{config} has no imitation_mask recorder')
             self.psi, self.joint = rec.psi, rec.joint
+            self.center_offset = rec.center_offset
             self.anchors, self.strides = rec.base_anchors, rec.strides
             self.detector = self.model.student
         else:
             from mmyolo.registry import MODELS
             self.model = self.detector = MODELS.build(self.cfg.model)
-            self.anchors, self.strides = anchors_from_model(self.detector)
+            self.anchors, self.strides, self.center_offset = \
+                anchors_from_model(self.detector)
 
     def load_boxes(self, ann_file=None):
         """Images and boxes of ``ann_file`` (default: the config's val
@@ -83,4 +85,5 @@ class MaskSetup:
             self.strides,
             self.anchors,
             psi=self.psi if psi is None else psi,
-            joint=self.joint)
+            joint=self.joint,
+            center_offset=self.center_offset)

@@ -251,7 +251,8 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
                     strides: Sequence[Stride],
                     base_anchors_per_level: Sequence[Tensor],
                     psi: float = 0.5,
-                    joint: bool = True) -> List[Tensor]:
+                    joint: bool = True,
+                    center_offset: float = 0.5) -> List[Tensor]:
     """Fine-grained imitation masks of several feature levels.
 
     Args:
@@ -269,6 +270,10 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
             all levels (each box is imitated on the level(s) that match it
             best); if False, over the anchors of each level separately.
             Defaults to True.
+        center_offset (float): Anchor centres lie at ``(j + center_offset)
+            * sx``, ``(i + center_offset) * sy``. 0.5 (the default) is the
+            cell centre (YOLO anchors, mmdet's point generators); mmdet's
+            ``AnchorGenerator`` (RetinaNet, RPN) uses 0.
 
     Returns:
         list[Tensor]: One BoolTensor of shape (B, H_l, W_l) per level, on the
@@ -301,7 +306,16 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
         ]
     # Degenerate boxes are zeroed so that they make no NaN anywhere.
     boxes = torch.where(valid[..., None], boxes, boxes.new_zeros(()))
-    best = [lv.best_iou(boxes) for lv in levels]  # (B, N) each
+    if center_offset == 0.5:
+        level_boxes = [boxes] * num_levels
+    else:
+        # An anchor at (j + o) * s sees box b as the anchor at (j + 0.5) * s
+        # sees b shifted by (0.5 - o) * s: shift the boxes per level.
+        level_boxes = [
+            boxes + boxes.new_tensor([lv.sx, lv.sy, lv.sx, lv.sy]) *
+            (0.5 - center_offset) for lv in levels
+        ]
+    best = [lv.best_iou(b) for lv, b in zip(levels, level_boxes)]
     if joint:
         joint_best = torch.stack(best).amax(dim=0)
         thr = psi * joint_best
@@ -312,8 +326,8 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
         thrs = [psi * b for b in best]
         active = [valid & (b > 0) for b in best]
     return [
-        _level_mask(lv, boxes, act, t)
-        for lv, act, t in zip(levels, active, thrs)
+        _level_mask(lv, b, act, t)
+        for lv, b, act, t in zip(levels, level_boxes, active, thrs)
     ]
 
 

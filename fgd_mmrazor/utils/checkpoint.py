@@ -137,6 +137,22 @@ def _restricted_getattr(obj, name: str):
     return getattr(obj, name)
 
 
+def _restricted_torch_load(path: str, map_location):
+    """``torch.load`` through :class:`_RestrictedUnpickler` (torch < 2.4).
+
+    ``torch.load(pickle_module=...)`` cannot be used: torch 1.13 replaces
+    the given module by ``pickle`` unless ``weights_only=True`` (found by
+    this project's tests). torch's own readers are called instead, with the
+    restricted module, as ``torch.load`` does for its weights-only loads.
+    """
+    ser = torch.serialization
+    with ser._open_file_like(path, 'rb') as opened:
+        if ser._is_zipfile(opened):
+            with ser._open_zipfile_reader(opened) as zip_file:
+                return ser._load(zip_file, map_location, _restricted_pickle)
+        return ser._legacy_load(opened, map_location, _restricted_pickle)
+
+
 def _restricted_load(file, **kwargs):
     return _RestrictedUnpickler(file, **kwargs).load()
 
@@ -192,9 +208,7 @@ def safe_load(path: str, map_location='cpu') -> dict:
         if '://' in path:
             return CheckpointLoader.load_checkpoint(path, map_location)
         if not HAS_ALLOW_LIST:
-            return torch.load(
-                path, map_location=map_location,
-                pickle_module=_restricted_pickle)
+            return _restricted_torch_load(path, map_location)
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(
                 path, map_location=map_location, weights_only=True)

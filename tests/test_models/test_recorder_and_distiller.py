@@ -18,7 +18,8 @@ def yolov5():
 
 
 def test_anchors_read_from_prior_generator(yolov5):
-    anchors, strides = anchors_from_model(yolov5)
+    anchors, strides, offset = anchors_from_model(yolov5)
+    assert offset == 0.5
     generator = yolov5.bbox_head.prior_generator
     assert strides == [(8., 8.), (16., 16.), (32., 32.)]
     for level, base in enumerate(generator.base_anchors):
@@ -137,3 +138,73 @@ def test_distiller_rejects_mismatched_lists():
             mask=dict(type='ImitationMask', base_anchors=[[(1, 1)],
                                                           [(2, 2)]],
                       strides=[8, 16]))
+
+
+class _Tiny(torch.nn.Module):
+
+    def __init__(self, channels):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, channels, 1)
+
+    def forward(self, x):
+        return self.a(x)
+
+
+def _grads_at_scale(scale):
+    torch.manual_seed(0)
+    student, teacher = _Tiny(4), _Tiny(6)
+    distiller = FGDDistiller(
+        student_layers=['a'], student_channels=[4], teacher_channels=[6],
+        loss=dict(type='ImitationMaskLoss', loss_weight=1.0), mask=None)
+    distiller.prepare_from_student(student)
+    distiller.prepare_from_teacher(teacher)
+    distiller.student_grad_scale = scale
+    x = torch.randn(2, 3, 5, 5)
+    with distiller.student_recorders, distiller.teacher_recorders:
+        student(x)
+        with torch.no_grad():
+            teacher(x)
+        loss = distiller.compute_distill_losses()['loss_imitation_level0']
+    loss.backward()
+    adapter = distiller.connectors['adapt_level0'].conv_module.conv
+    return (float(loss), student.a.weight.grad, adapter.weight.grad)
+
+
+def test_student_grad_scale_scales_only_the_student_gradient():
+    loss1, student1, adapter1 = _grads_at_scale(1.0)
+    loss_half, student_half, adapter_half = _grads_at_scale(0.5)
+    loss0, student0, adapter0 = _grads_at_scale(0.0)
+    assert loss1 == loss_half == loss0 > 0
+    assert student1.abs().sum() > 0
+    torch.testing.assert_close(student_half, 0.5 * student1)
+    assert student0 is None  # detached: no gradient reaches the student
+    torch.testing.assert_close(adapter_half, adapter1)
+    torch.testing.assert_close(adapter0, adapter1)
+
+
+def test_adapter_warmup_schedule_and_hook():
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from fgd_mmrazor.engine import AdapterWarmupHook, student_grad_scale_at
+    assert [student_grad_scale_at(i, 3, 4) for i in range(9)] == [
+        0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1
+    ]
+    assert student_grad_scale_at(0, 0, 0) == 1.0
+    assert student_grad_scale_at(2, 2, 0) == 1.0
+    with pytest.raises(ValueError):
+        AdapterWarmupHook(adapter_only_iters=-1)
+    distiller = FGDDistiller(student_layers=['a'], student_channels=[4],
+                             teacher_channels=[6], mask=None)
+    hub = MessageHub.get_instance('adapter_warmup_test')
+    runner = SimpleNamespace(iter=4, message_hub=hub,
+                             model=SimpleNamespace(distiller=distiller))
+    AdapterWarmupHook(adapter_only_iters=3, ramp_iters=4).before_train_iter(
+        runner, 0)
+    assert distiller.student_grad_scale == 0.5
+    assert hub.get_scalar('train/imitation_grad_scale').current() == 0.5
+    with pytest.raises(TypeError, match='FGDDistiller'):
+        AdapterWarmupHook().before_train_iter(
+            SimpleNamespace(iter=0, message_hub=hub,
+                            model=SimpleNamespace()), 0)

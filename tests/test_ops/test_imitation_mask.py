@@ -18,7 +18,7 @@ def brute_iou(box, anchor):
     return inter / (area_b + area_a - inter)
 
 
-def brute_masks(gt_bboxes, sizes, strides, anchors, psi, joint):
+def brute_masks(gt_bboxes, sizes, strides, anchors, psi, joint, offset=0.5):
     """Loops over images, boxes, levels, cells and anchors (the definition).
     """
     out = [[[[False] * w for _ in range(h)] for _ in gt_bboxes]
@@ -35,7 +35,7 @@ def brute_masks(gt_bboxes, sizes, strides, anchors, psi, joint):
                 level = {}
                 for i in range(h):
                     for j in range(w):
-                        cx, cy = (j + 0.5) * sx, (i + 0.5) * sy
+                        cx, cy = (j + offset) * sx, (i + offset) * sy
                         for a, (aw, ah) in enumerate(level_anchors.tolist()):
                             level[i, j, a] = brute_iou(
                                 box, (cx - aw / 2, cy - ah / 2, cx + aw / 2,
@@ -92,6 +92,19 @@ def test_matches_brute_force(seed, joint, psi):
     got = imitation_masks(gt, sizes, strides, ANCHORS, psi=psi, joint=joint)
     for e, g in zip(expected, got):
         assert g.dtype == torch.bool
+        assert torch.equal(e, g)
+
+
+@pytest.mark.parametrize('offset', [0.0, 0.25])
+@pytest.mark.parametrize('joint', [True, False])
+def test_anchor_centre_offset_matches_brute_force(offset, joint):
+    rng = random.Random(7)
+    sizes, strides = [(8, 12), (4, 6)], [8, (16, 16)]
+    gt = [random_boxes(rng, n, 96, 64) for n in (5, 0, 9)]
+    expected = brute_masks(gt, sizes, strides, ANCHORS, 0.5, joint, offset)
+    got = imitation_masks(gt, sizes, strides, ANCHORS, psi=0.5, joint=joint,
+                          center_offset=offset)
+    for e, g in zip(expected, got):
         assert torch.equal(e, g)
 
 

@@ -20,6 +20,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 import torch
 from mmengine.model import BaseModel, revert_sync_batchnorm
+from torch import nn
 from mmrazor.models.algorithms import FpnTeacherDistill
 from mmrazor.registry import MODELS
 
@@ -157,6 +158,24 @@ class FGDDistill(FpnTeacherDistill):
                            'required gradients; froze them.')
             for p in grads:
                 p.requires_grad_(False)
+
+    # Training hooks of the student's own config reach into the detector,
+    # e.g. mmdet's YOLOXModeSwitchHook sets ``model.bbox_head.use_l1``:
+    # give them the student's heads.
+    @property
+    def bbox_head(self) -> nn.Module:
+        """The student's ``bbox_head`` (for the student's own hooks)."""
+        return self.architecture.bbox_head
+
+    @property
+    def rpn_head(self) -> nn.Module:
+        """The student's ``rpn_head``."""
+        return self.architecture.rpn_head
+
+    @property
+    def roi_head(self) -> nn.Module:
+        """The student's ``roi_head``."""
+        return self.architecture.roi_head
 
     def train(self, mode: bool = True) -> 'FGDDistill':
         """Train the student and adapters; keep the teacher in eval mode."""

@@ -27,10 +27,17 @@ Example (YOLOv5-s from YOLOv5-l)::
 generates the losses ``loss_imitation_p3`` ... (logged as
 ``distill.loss_imitation_p3``), the connectors ``adapt_p3`` ... and the
 recorders ``feat_p3`` ... and ``imitation_mask``.
+
+``student_grad_scale`` (set per iteration by
+:class:`~fgd_mmrazor.engine.AdapterWarmupHook`) scales the imitation
+gradient that reaches the student through the adapters, without changing
+the loss value or the adapters' own gradient: 0 trains the adapters only,
+1 is the plain method.
 """
 import copy
 from typing import Dict, List, Optional, Sequence
 
+import torch
 from mmengine.registry import DefaultScope
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
@@ -71,9 +78,15 @@ class FGDDistiller(ConfigurableDistiller):
         loss_prefix (str): Generated loss names are
             ``f'{loss_prefix}_{level_name}'``; must contain 'loss'.
             Defaults to 'loss_imitation'.
-        connector (dict, optional): Adapter config (``in_channel`` and
-            ``out_channel`` are filled in per level). Defaults to a plain 3x3
-            conv. None feeds the student feature to the loss unchanged.
+        connector (dict, optional): Adapter config (the channels are filled
+            in per level, see ``connector_channel_keys``). Defaults to a
+            plain 3x3 conv. None feeds the student feature to the loss
+            unchanged.
+        connector_channel_keys (tuple[str, str]): The connector's argument
+            names for the student's and the teacher's channels. Defaults to
+            ``('in_channel', 'out_channel')`` (``ConvModuleConnector``);
+            e.g. ``('student_channels', 'teacher_channels')`` for
+            ``MGDConnector``.
         mask (dict, optional): Mask recorder config (``ImitationMaskRecorder``
             on the student). Its levels follow ``student_layers``. None
             calls the loss without a mask (e.g. for CWD, PKD, MGD).
@@ -91,6 +104,8 @@ class FGDDistiller(ConfigurableDistiller):
                                    loss_weight=0.01),
                  loss_prefix: str = 'loss_imitation',
                  connector: Optional[dict] = _default_connector(),
+                 connector_channel_keys: Sequence[str] = ('in_channel',
+                                                          'out_channel'),
                  mask: Optional[dict] = dict(type='ImitationMask'),
                  student_recorders: Optional[Dict[str, dict]] = None,
                  teacher_recorders: Optional[Dict[str, dict]] = None,
@@ -137,9 +152,11 @@ class FGDDistiller(ConfigurableDistiller):
                 preds_T=dict(from_student=False, recorder=feat))
             if connector is not None:
                 conn = copy.deepcopy(connector)
-                conn.update(
-                    in_channel=student_channels[idx],
-                    out_channel=teacher_channels[idx])
+                s_key, t_key = connector_channel_keys
+                conn.update({
+                    s_key: student_channels[idx],
+                    t_key: teacher_channels[idx]
+                })
                 gen_conn[f'adapt_{name}'] = conn
                 mapping['preds_S']['connector'] = f'adapt_{name}'
             if mask is not None:
@@ -160,6 +177,31 @@ class FGDDistiller(ConfigurableDistiller):
         self.level_names: List[str] = level_names
         self.student_layers = list(student_layers)
         self.teacher_layers = teacher_layers
+        self.student_grad_scale = 1.0
+
+    def get_record(self,
+                   recorder: str,
+                   from_student: bool,
+                   record_idx: int = 0,
+                   data_idx: Optional[int] = None,
+                   connector: Optional[str] = None,
+                   connector_idx: Optional[int] = None):
+        """MMRazor's ``get_record``, with the student's imitation gradient
+        scaled by ``student_grad_scale`` before the adapter."""
+        scale = self.student_grad_scale
+        if not (from_student and connector) or scale == 1.0:
+            return super().get_record(recorder, from_student, record_idx,
+                                      data_idx, connector, connector_idx)
+        data = super().get_record(recorder, from_student, record_idx,
+                                  data_idx)
+        if isinstance(data, torch.Tensor):
+            # Same value; d(data)/d(student) = scale.
+            data = data.detach() if scale == 0 else \
+                data * scale + data.detach() * (1.0 - scale)
+        data = self.connectors[connector](data)
+        if connector_idx is not None:
+            data = data[connector_idx]
+        return data
 
     def _build(self, gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,
                student_recorders, teacher_recorders, connectors,

@@ -53,6 +53,14 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
             are imitated, in the order of ``data_idx``. Defaults to all.
         head (str, optional): Head attribute holding the prior generator.
             Defaults to ``bbox_head``, then ``rpn_head``.
+        anchor_templates (dict, optional): ``scales`` and ``ratios`` of the
+            anchor templates of an anchor-free head (point generator): per
+            level, boxes of side ``scale * stride`` and aspect ratios h/w.
+            Defaults to None: ``dict(scales=(4.0,), ratios=(0.5, 1.0,
+            2.0))``. Not used when the head has anchors.
+        center_offset (float, optional): Anchor centres at ``(j + offset) *
+            stride``. Defaults to None: read from the prior generator, or
+            0.5 (cell centres) with explicit ``base_anchors``.
         mode (str): 'anchor' (the paper's mask), 'gt_box' (cells inside
             boxes) or 'full' (every cell), the last two for the paper's
             ablations. Defaults to 'anchor'.
@@ -66,7 +74,9 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
                  strides: Optional[Sequence] = None,
                  levels: Optional[Sequence[int]] = None,
                  head: Optional[str] = None,
-                 mode: str = 'anchor') -> None:
+                 mode: str = 'anchor',
+                 anchor_templates: Optional[dict] = None,
+                 center_offset: Optional[float] = None) -> None:
         super().__init__(source)
         if not (isinstance(psi, (int, float)) and 0 < psi <= 1):
             raise ValueError(
@@ -82,8 +92,14 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
             raise ValueError(
                 f'ImitationMaskRecorder: {len(base_anchors)} anchor sets but '
                 f'{len(strides)} strides; give one of each per level')
+        if anchor_templates is not None and base_anchors is not None:
+            raise ValueError('ImitationMaskRecorder: give anchor_templates '
+                             '(scaled to the strides of an anchor-free '
+                             'head) or base_anchors, not both')
         self.psi = float(psi)
         self.joint = joint
+        self.anchor_templates = anchor_templates
+        self.center_offset = center_offset
         self.mode = mode
         self.head = head
         self.levels = list(levels) if levels is not None else None
@@ -106,12 +122,16 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
                 f'module of {type(model).__name__}') from None
         detector.register_forward_pre_hook(self.forward_pre_hook)
         if self.base_anchors is None:
-            anchors, strides = anchors_from_model(detector, self.head,
-                                                  self.levels)
+            anchors, strides, offset = anchors_from_model(
+                detector, self.head, self.levels, self.anchor_templates)
             self.base_anchors, self.strides = anchors, strides
+            if self.center_offset is None:
+                self.center_offset = offset
         elif self.levels is not None:
             self.base_anchors = [self.base_anchors[i] for i in self.levels]
             self.strides = [self.strides[i] for i in self.levels]
+        if self.center_offset is None:
+            self.center_offset = 0.5
 
     def forward_pre_hook(self, module: nn.Module, inputs: Tuple) -> None:
         """Record the input shape and a copy of the boxes, before forward.
@@ -201,4 +221,5 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
             sizes,
             self.strides, [a.to(device) for a in self.base_anchors],
             psi=self.psi,
-            joint=self.joint)
+            joint=self.joint,
+            center_offset=self.center_offset)
