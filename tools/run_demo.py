@@ -13,8 +13,11 @@
 
 A finished stage is reused when its settings did not change (``--force``
 retrains). ``--full`` runs the longer schedule of docs/results.md.
+``--family rtmdet`` runs the same with RTMDet-s -> RTMDet-tiny (mmdet,
+anchor-free) instead of YOLOv5-s -> YOLOv5-n.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -25,11 +28,16 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(REPO, 'configs', 'demo')
-CONFIGS = dict(
-    teacher=osp.join(DEMO, 'yolov5_s_trees.py'),
-    baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
-    distilled=osp.join(DEMO, 'fgd_yolov5n_from_s_trees.py'))
-STUDENT_CONFIG = CONFIGS['baseline']
+# Detector families of the demo: teacher, student alone, distilled student.
+FAMILIES = dict(
+    yolov5=dict(
+        teacher=osp.join(DEMO, 'yolov5_s_trees.py'),
+        baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
+        distilled=osp.join(DEMO, 'fgd_yolov5n_from_s_trees.py')),
+    rtmdet=dict(
+        teacher=osp.join(DEMO, 'rtmdet_s_trees.py'),
+        baseline=osp.join(DEMO, 'rtmdet_tiny_trees.py'),
+        distilled=osp.join(DEMO, 'fgd_rtmdet_tiny_from_s_trees.py')))
 # Epochs per stage: (default run, --full)
 EPOCHS = dict(teacher=(40, 150), baseline=(30, 120), distilled=(30, 120))
 
@@ -41,6 +49,9 @@ def parse_args():
     parser.add_argument('--full', action='store_true',
                         help='the longer schedule of docs/results.md')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--family', default='yolov5', choices=sorted(FAMILIES),
+        help='detector family: YOLOv5-n <- s (default) or RTMDet-tiny <- s')
     parser.add_argument('--force', action='store_true',
                         help='retrain stages that are already done')
     parser.add_argument(
@@ -55,7 +66,9 @@ def parse_args():
         '--teacher-ckpt',
         help='use this teacher checkpoint instead of training one (then '
         '"teacher" is not trained even if listed in --stages)')
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.configs = FAMILIES[args.family]
+    return args
 
 
 def log(msg):
@@ -81,7 +94,12 @@ def train_stage(name, args, extra=()):
         f'randomness.seed={args.seed}',
         *extra,
     ]
-    settings = dict(config=CONFIGS[name], options=options)
+    # The resolved config's text: an edited config (or base) is retrained.
+    from mmengine.config import Config
+    config_text = Config.fromfile(args.configs[name]).pretty_text
+    settings = dict(config=args.configs[name], options=options,
+                    config_sha1=hashlib.sha1(
+                        config_text.encode()).hexdigest())
     done_file = osp.join(work_dir, 'done.json')
     ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
     if not args.force and osp.isfile(done_file) and osp.isfile(ckpt):
@@ -94,7 +112,7 @@ def train_stage(name, args, extra=()):
         shutil.rmtree(work_dir)
     cmd = [
         sys.executable,
-        osp.join(REPO, 'tools', 'train.py'), CONFIGS[name], '--work-dir',
+        osp.join(REPO, 'tools', 'train.py'), args.configs[name], '--work-dir',
         work_dir, '--cfg-options', *options
     ]
     log(f'{name}: ' + ' '.join(cmd))
@@ -127,7 +145,7 @@ def evaluate(config, ckpt, work_dir):
     }
 
 
-def mask_figure(out_png, data_root):
+def mask_figure(out_png, data_root, student_config):
     """Imitation masks of one val image per level, over the image (the val
     tile with the most trees, padded like the test pipeline)."""
     import numpy as np
@@ -136,7 +154,7 @@ def mask_figure(out_png, data_root):
 
     from fgd_mmrazor.demo.mask_tools import MaskSetup, pad_to
     from fgd_mmrazor.demo.report import plot_masks
-    setup = MaskSetup(STUDENT_CONFIG)
+    setup = MaskSetup(student_config)
     images, boxes = setup.load_boxes(
         osp.join(data_root, 'val', 'annotations.json'))
     info = max(images.values(),
@@ -185,13 +203,13 @@ def main():
     for name in args.stages:
         exported[name] = osp.join(args.work_dir, f'{name}.pth')
         export_student(ckpts[name], exported[name])
-        plain_cfg = CONFIGS['teacher'] if name == 'teacher' \
-            else STUDENT_CONFIG
+        plain_cfg = args.configs['teacher' if name == 'teacher' else
+                                 'baseline']
         results[name] = evaluate(plain_cfg, exported[name],
                                  osp.join(args.work_dir, 'eval', name))
-        init_default_scope('mmyolo')
-        complexity[name] = model_complexity(
-            MODELS.build(Config.fromfile(plain_cfg).model))
+        plain = Config.fromfile(plain_cfg)
+        init_default_scope(plain.get('default_scope', 'mmyolo'))
+        complexity[name] = model_complexity(MODELS.build(plain.model))
         log(f'{name}: {results[name]}')
 
     figs = dict(
@@ -204,10 +222,10 @@ def main():
             read_scalars(osp.join(args.work_dir, 'baseline')),
             read_scalars(osp.join(args.work_dir, 'distilled')),
             figs['losses'])
-    mask_figure(figs['masks'], data_root)
+    mask_figure(figs['masks'], data_root, args.configs['baseline'])
 
     report = dict(
-        student_config=STUDENT_CONFIG,
+        student_config=args.configs['baseline'],
         checkpoints={k: osp.abspath(v)
                      for k, v in exported.items()},
         val_bbox_mAP={k: v['bbox_mAP']
@@ -238,7 +256,7 @@ Data: deepforest 2.1.0 NEON tiles, {counts['train']['images']} train
 images ({counts['train']['boxes']} trees), {counts['val']['images']} val
 tiles ({counts['val']['boxes']} trees), 320 px tiles at native resolution.
 Seed {args.seed}; epochs {epochs}; {'--full' if args.full else 'default'}
-schedule. Student config: `{osp.relpath(STUDENT_CONFIG, REPO)}`.
+schedule. Student config: `{osp.relpath(args.configs['baseline'], REPO)}`.
 
 | model | bbox mAP | mAP50 | params | FLOPs (320x320) | train wall time |
 | --- | --- | --- | --- | --- | --- |
