@@ -35,3 +35,10 @@ model = dict(
         teacher_channels=[256, 512, 1024],
         loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
         mask=dict(type='ImitationMask', psi=0.5, joint=True)))
+
+# Train the random adapters alone for the first ~epoch (925 iterations at
+# 8x16 images), then phase their gradient into the student over the next
+# (docs/results.md: the random adapters' early gradient harms the student).
+custom_hooks = _base_.custom_hooks + [
+    dict(type='AdapterWarmupHook', adapter_only_iters=1000, ramp_iters=1000)
+]
