@@ -187,3 +187,55 @@ def test_restricted_getattr_reads_public_names_only(tmp_path, monkeypatch):
     torch.save({'x': _Sneaky()}, path)
     with pytest.raises(UnsafeCheckpointError):
         safe_load(path)
+
+
+EDGE_BOXES = {
+    # (batch_idx, label, x1, y1, x2, y2) in a 96 x 64 (w x h) input. Boxes
+    # outside the image never reach a detector: the dataset drops boxes
+    # without overlap and the pipeline clips the others (mmyolo's YOLOv5
+    # head would index its grid with them). tests/test_tools/
+    # test_edge_data.py trains on such annotations through the pipeline;
+    # here is what can reach the model (boxes on the border, zero size).
+    'border': [[0., 0., 0., 0., 30., 25.], [0., 0., 70., 40., 96., 64.]],
+    'zero_size': [[0., 0., 30., 30., 30., 30.], [0., 0., 10., 20., 40., 20.]],
+    'no_boxes': [],
+    'mixed': [[0., 0., 0., 0., 30., 25.], [0., 0., 30., 30., 30., 30.],
+              [0., 0., 40., 10., 70., 40.]],
+}
+
+
+@pytest.mark.parametrize('case', list(EDGE_BOXES))
+def test_batch_of_one_with_edge_case_boxes_trains(case, teacher_ckpt):
+    """Batch size 1, a rectangular input and boxes partly or fully outside
+    the image, of zero size or none: several optimizer steps on all three
+    imitated levels, with finite losses and weights."""
+    from mmengine.optim import OptimWrapper
+    path, _ = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(
+        teacher_ckpt=path,
+        distiller=dict(
+            type='FGDDistiller',
+            student_layers=[f'neck.out_layers.{i}' for i in range(3)],
+            student_channels=[64, 128, 256],
+            teacher_channels=[64, 128, 256])))
+    algo.train()
+    wrapper = OptimWrapper(torch.optim.AdamW(
+        [p for p in algo.parameters() if p.requires_grad], lr=0.01))
+    boxes = torch.tensor(EDGE_BOXES[case]).reshape(-1, 6)
+    torch.manual_seed(0)
+    for _ in range(3):
+        batch = dict(
+            inputs=torch.rand(1, 3, 64, 96) * 255,
+            data_samples=dict(
+                bboxes_labels=boxes.clone(),
+                img_metas=[dict(batch_input_shape=(64, 96))]))
+        losses = algo.train_step(batch, wrapper)
+        assert all(torch.isfinite(v) for v in losses.values()), losses
+    assert all(torch.isfinite(p).all() for p in algo.parameters())
+    if case in ('zero_size', 'no_boxes'):
+        # nothing to imitate: exactly zero, not NaN
+        assert all(float(losses[f'distill.loss_imitation_level{i}']) == 0
+                   for i in range(3))
+    else:
+        assert sum(float(losses[f'distill.loss_imitation_level{i}'])
+                   for i in range(3)) > 0
