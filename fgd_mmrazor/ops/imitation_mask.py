@@ -124,7 +124,7 @@ def _iou(inter: Tensor, area_box: Tensor, area_anchor: Tensor) -> Tensor:
 
 
 class _Level:
-    """The anchors and grid of one feature level, in the compute dtype."""
+    """The anchors and grid of one feature level (validated)."""
 
     def __init__(self, featmap_size, stride, base_anchors, device, dtype):
         self.h, self.w = (int(s) for s in featmap_size)
@@ -139,111 +139,159 @@ class _Level:
                              f'(w, h) pairs, got {tuple(anchors.shape)}')
         if not bool((anchors > 0).all()):
             raise ValueError('anchor widths and heights must be positive')
-        self.aw = anchors[:, 0].view(1, 1, -1, 1)  # (1, 1, A, 1)
-        self.ah = anchors[:, 1].view(1, 1, -1, 1)
-        self.area = (anchors[:, 0] * anchors[:, 1]).view(1, 1, -1)
-        self.aw_max = float(anchors[:, 0].max())
-        self.ah_max = float(anchors[:, 1].max())
+        self.anchors = anchors
+
+
+class _Levels:
+    """All levels stacked, so that every step runs once for all levels.
+
+    Levels with fewer anchors are padded by repeating their first anchor
+    (a duplicate anchor changes neither a maximum nor an "any").
+    """
+
+    def __init__(self, levels: List[_Level], device, dtype):
+        self.num = len(levels)
+        self.h = [lv.h for lv in levels]
+        self.w = [lv.w for lv in levels]
+        num_a = max(len(lv.anchors) for lv in levels)
+        anchors = torch.stack([
+            torch.cat([lv.anchors, lv.anchors[:1].expand(
+                num_a - len(lv.anchors), 2)]) for lv in levels
+        ])  # (L, A, 2)
+        self.aw, self.ah = anchors[..., 0], anchors[..., 1]  # (L, A)
+        self.area = self.aw * self.ah
+        self.sx = torch.tensor([lv.sx for lv in levels], device=device,
+                               dtype=dtype)
+        self.sy = torch.tensor([lv.sy for lv in levels], device=device,
+                               dtype=dtype)
+        self.hs = torch.tensor(self.h, device=device)
+        self.ws = torch.tensor(self.w, device=device)
 
     def best_iou(self, boxes: Tensor) -> Tensor:
-        """Highest IoU of each box over all anchors and cells: (B, N).
+        """Highest IoU of each box over all anchors and cells: (L, B, N).
 
-        Each axis' overlap peaks at the cell centre nearest the box centre;
-        both neighbours are evaluated, so ties and rounding match a dense
+        ``boxes`` is (L, B, N, 4) (per-level shifted boxes). Each axis'
+        overlap peaks at the cell centre nearest the box centre; both
+        neighbours are evaluated, so ties and rounding match a dense
         maximum exactly.
         """
         x1, y1, x2, y2 = (boxes[..., k, None, None] for k in range(4))
-        ox = self._axis_overlap_at_nearest(x1, x2, self.sx, self.w, self.aw)
-        oy = self._axis_overlap_at_nearest(y1, y2, self.sy, self.h, self.ah)
-        inter = ox * oy  # (B, N, A)
-        area_box = ((x2 - x1) * (y2 - y1))[..., 0]  # (B, N, 1)
-        return _iou(inter, area_box, self.area).amax(dim=-1)
+        view = (self.num, 1, 1, 1, 1)
+        ox = self._axis_overlap_at_nearest(x1, x2, self.sx.view(view),
+                                           self.ws.view(view), self.aw)
+        oy = self._axis_overlap_at_nearest(y1, y2, self.sy.view(view),
+                                           self.hs.view(view), self.ah)
+        inter = ox * oy  # (L, B, N, A)
+        area_box = ((x2 - x1) * (y2 - y1))[..., 0]  # (L, B, N, 1)
+        area_a = self.area[:, None, None, :]
+        return _iou(inter, area_box, area_a).amax(dim=-1)
 
-    @staticmethod
-    def _axis_overlap_at_nearest(lo, hi, stride, size, anchor):
+    def _axis_overlap_at_nearest(self, lo, hi, stride, size, anchor):
+        # lo, hi (L, B, N, 1, 1); stride, size (L, 1, 1, 1, 1)
         centre = (lo + hi) / 2 / stride - 0.5  # in cell units
         cand = torch.cat([centre.floor(), centre.ceil()], dim=-1)
-        cand = cand.clamp(0, size - 1)  # (B, N, 1, 2)
-        ov = _overlap(lo, hi, (cand + 0.5) * stride, anchor)
-        return ov.amax(dim=-1)  # (B, N, A)
+        cand = torch.minimum(cand.clamp(min=0), size - 1)  # (L, B, N, 1, 2)
+        half = anchor[:, None, None, :, None] / 2  # (L, 1, 1, A, 1)
+        centres = (cand + 0.5) * stride
+        ov = (torch.minimum(hi, centres + half) -
+              torch.maximum(lo, centres - half)).clamp(min=0)
+        return ov.amax(dim=-1)  # (L, B, N, A)
 
+    def masks(self, boxes: Tensor, active: Tensor,
+              thr: Tensor) -> List[Tensor]:
+        """Masks (B, H_l, W_l) of all levels for the ``active`` boxes.
 
-def _level_mask(level: _Level, boxes: Tensor, active: Tensor,
-                thr: Tensor) -> Tensor:
-    """Mask (B, H, W) of one level for the ``active`` boxes.
+        ``boxes`` (L, B, N, 4), ``active`` and ``thr`` (L, B, N). Only the
+        cells that can pass are evaluated. With ``c = t (S_box + S_anchor)
+        / (1 + t)``, IoU > t is ``inter > c``; as ``inter = ox * oy`` and
+        ``oy <= min(h_anchor, h_box)``, a passing cell needs ``ox > c /
+        min(h_anchor, h_box)``, i.e. a centre distance below ``rx =
+        (w_anchor + w_box) / 2 - c / min(h_anchor, h_box)`` (and the same
+        for y). Each (level, box) is evaluated in the window of cells
+        within ``(rx, ry)`` of its centre (anchors that cannot pass at all
+        are dropped); windows of all levels are grouped by size (powers of
+        two), so a few large boxes do not enlarge every window. The IoU
+        itself is computed exactly as a brute force would.
+        """
+        num_imgs = boxes.shape[1]
+        sizes = [num_imgs * h * w for h, w in zip(self.h, self.w)]
+        mask = torch.zeros(sum(sizes), dtype=torch.bool, device=boxes.device)
+        offsets = torch.tensor([0] + sizes[:-1],
+                               device=boxes.device).cumsum(0)
+        idx = torch.nonzero(active)  # (M, 3): level, image, box
+        if len(idx):
+            self._fill(mask, offsets, idx, boxes, thr)
+        return [
+            m.view(num_imgs, h, w)
+            for m, h, w in zip(mask.split(sizes), self.h, self.w)
+        ]
 
-    Only the cells that can pass are evaluated. With ``c = t (S_box +
-    S_anchor) / (1 + t)``, IoU > t is ``inter > c``; as ``inter = ox * oy``
-    and ``oy <= min(h_anchor, h_box)``, a passing cell needs
-    ``ox > c / min(h_anchor, h_box)``, i.e. a centre distance below
-    ``rx = (w_anchor + w_box) / 2 - c / min(h_anchor, h_box)`` (and the same
-    for y). Each box is evaluated in the window of cells within
-    ``(rx, ry)`` of its centre (anchors that cannot pass at all are
-    dropped); boxes are grouped by window size (powers of two), so a few
-    large boxes do not enlarge every window. The IoU itself is computed
-    exactly as a brute force would.
-    """
-    num_imgs, h, w = boxes.shape[0], level.h, level.w
-    mask = torch.zeros(num_imgs * h * w, dtype=torch.bool,
-                       device=boxes.device)
-    idx = torch.nonzero(active)  # (M, 2): image, box
-    if len(idx) == 0:
-        return mask.view(num_imgs, h, w)
-    img, box = idx[:, 0], idx[:, 1]
-    bx, t = boxes[img, box], thr[img, box]  # (M, 4), (M,)
-    x1, y1, x2, y2 = bx.unbind(-1)
-    bw, bh = x2 - x1, y2 - y1
-    aw, ah, area_a = level.aw.view(-1), level.ah.view(-1), level.area.view(
-        -1)
-    area_b = bw * bh
-    c = t[:, None] * (area_b[:, None] + area_a) / (1 + t[:, None])  # (M, A)
-    rx = (aw + bw[:, None]) / 2 - c / torch.minimum(ah, bh[:, None])
-    ry = (ah + bh[:, None]) / 2 - c / torch.minimum(aw, bw[:, None])
-    feasible = (rx > 0) & (ry > 0)
-    # Slack against rounding at the bound (the IoU test decides).
-    rx = torch.where(feasible, rx, rx.new_zeros(())).amax(1) * (1 + 1e-4) \
-        + 1e-3 * level.sx
-    ry = torch.where(feasible, ry, ry.new_zeros(())).amax(1) * (1 + 1e-4) \
-        + 1e-3 * level.sy
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    lo_j = torch.floor((cx - rx) / level.sx - 0.5).clamp(0, w - 1).long()
-    hi_j = torch.ceil((cx + rx) / level.sx - 0.5).clamp(0, w - 1).long()
-    lo_i = torch.floor((cy - ry) / level.sy - 0.5).clamp(0, h - 1).long()
-    hi_i = torch.ceil((cy + ry) / level.sy - 0.5).clamp(0, h - 1).long()
-    keep = feasible.any(1)
-    kx, ky = hi_j - lo_j + 1, hi_i - lo_i + 1
-    bucket = torch.ceil(torch.log2(torch.maximum(kx, ky).float())).long()
-    bucket = torch.where(keep, bucket, bucket.new_full((), -1))
-    # One gather per bucket: per-box floats and ints packed together.
-    floats = torch.stack([x1, y1, x2, y2, area_b, t], dim=1)
-    ints = torch.stack([img, lo_i, lo_j], dim=1)
-    aw, ah, area_a = aw.view(1, 1, -1), ah.view(1, 1, -1), area_a.view(
-        1, 1, 1, -1)
-    for b in torch.unique(bucket).tolist():
-        if b < 0:
-            continue
-        sel = torch.nonzero(bucket == b).view(-1)
-        n_x, n_y = int(kx[sel].max()), int(ky[sel].max())
-        f, (s_img, s_lo_i, s_lo_j) = floats[sel], ints[sel].unbind(1)
-        # (m, K) cell indices; repeated edge cells are harmless (OR).
-        cols = (s_lo_j[:, None] +
-                torch.arange(n_x, device=bx.device)).clamp(max=w - 1)
-        rows = (s_lo_i[:, None] +
-                torch.arange(n_y, device=bx.device)).clamp(max=h - 1)
-        ox = _overlap(f[:, 0, None, None], f[:, 2, None, None],
-                      ((cols.to(f.dtype) + 0.5) * level.sx)[..., None],
-                      aw)  # (m, Kx, A)
-        oy = _overlap(f[:, 1, None, None], f[:, 3, None, None],
-                      ((rows.to(f.dtype) + 0.5) * level.sy)[..., None],
-                      ah)  # (m, Ky, A)
-        inter = oy.unsqueeze(2) * ox.unsqueeze(1)  # (m, Ky, Kx, A)
-        iou = _iou(inter, f[:, 4, None, None, None], area_a)
-        # some anchor passes  <=>  the best anchor passes
-        hit = iou.amax(dim=-1) > f[:, 5, None, None]  # (m, Ky, Kx)
-        flat = (s_img[:, None, None] * h + rows[:, :, None]) * w + \
-            cols[:, None, :]
-        mask[flat[hit]] = True
-    return mask.view(num_imgs, h, w)
+    def _fill(self, mask, offsets, idx, boxes, thr) -> None:
+        lvl, img, box = idx.unbind(1)
+        bx, t = boxes[lvl, img, box], thr[lvl, img, box]  # (M, 4), (M,)
+        sx, sy, h, w = self.sx[lvl], self.sy[lvl], self.hs[lvl], self.ws[lvl]
+        aw, ah, area_a = self.aw[lvl], self.ah[lvl], self.area[lvl]  # (M, A)
+        x1, y1, x2, y2 = bx.unbind(-1)
+        bw, bh = x2 - x1, y2 - y1
+        area_b = bw * bh
+        c = t[:, None] * (area_b[:, None] + area_a) / (1 + t[:, None])
+        rx = (aw + bw[:, None]) / 2 - c / torch.minimum(ah, bh[:, None])
+        ry = (ah + bh[:, None]) / 2 - c / torch.minimum(aw, bw[:, None])
+        feasible = (rx > 0) & (ry > 0)
+        # Slack against rounding at the bound (the IoU test decides).
+        zero = rx.new_zeros(())
+        rx = torch.where(feasible, rx, zero).amax(1) * (1 + 1e-4) + 1e-3 * sx
+        ry = torch.where(feasible, ry, zero).amax(1) * (1 + 1e-4) + 1e-3 * sy
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        w1, h1 = (w - 1).to(bx.dtype), (h - 1).to(bx.dtype)
+        lo_j = torch.minimum(
+            torch.floor((cx - rx) / sx - 0.5).clamp(min=0), w1).long()
+        hi_j = torch.minimum(
+            torch.ceil((cx + rx) / sx - 0.5).clamp(min=0), w1).long()
+        lo_i = torch.minimum(
+            torch.floor((cy - ry) / sy - 0.5).clamp(min=0), h1).long()
+        hi_i = torch.minimum(
+            torch.ceil((cy + ry) / sy - 0.5).clamp(min=0), h1).long()
+        kx, ky = hi_j - lo_j + 1, hi_i - lo_i + 1
+        bucket = torch.ceil(torch.log2(torch.maximum(kx, ky).float())).long()
+        bucket = torch.where(feasible.any(1), bucket, bucket.new_full((),
+                                                                      -1))
+        # The flat index of cell (0, 0) of each entry's image and level.
+        base = offsets[lvl] + img * h * w
+        # One gather per bucket: per-entry floats and ints packed together.
+        floats = torch.stack([x1, y1, x2, y2, area_b, t, sx, sy], dim=1)
+        ints = torch.stack([base, lo_i, lo_j, h, w], dim=1)
+        for b in torch.unique(bucket).tolist():
+            if b < 0:
+                continue
+            sel = torch.nonzero(bucket == b).view(-1)
+            n_x, n_y = int(kx[sel].max()), int(ky[sel].max())
+            f = floats[sel]
+            s_base, s_lo_i, s_lo_j, s_h, s_w = ints[sel].unbind(1)
+            # (m, K) cell indices; repeated edge cells are harmless (OR).
+            cols = torch.minimum(
+                s_lo_j[:, None] + torch.arange(n_x, device=mask.device),
+                s_w[:, None] - 1)
+            rows = torch.minimum(
+                s_lo_i[:, None] + torch.arange(n_y, device=mask.device),
+                s_h[:, None] - 1)
+            a_w, a_h = aw[sel][:, None, :], ah[sel][:, None, :]  # (m, 1, A)
+            ox = _overlap(f[:, 0, None, None], f[:, 2, None, None],
+                          ((cols.to(f.dtype) + 0.5) * f[:, 6, None])[...,
+                                                                    None],
+                          a_w)  # (m, Kx, A)
+            oy = _overlap(f[:, 1, None, None], f[:, 3, None, None],
+                          ((rows.to(f.dtype) + 0.5) * f[:, 7, None])[...,
+                                                                    None],
+                          a_h)  # (m, Ky, A)
+            inter = oy.unsqueeze(2) * ox.unsqueeze(1)  # (m, Ky, Kx, A)
+            iou = _iou(inter, f[:, 4, None, None, None],
+                       area_a[sel][:, None, None, :])
+            # some anchor passes  <=>  the best anchor passes
+            hit = iou.amax(dim=-1) > f[:, 5, None, None]  # (m, Ky, Kx)
+            flat = s_base[:, None, None] + rows[:, :, None] * \
+                s_w[:, None, None] + cols[:, None, :]
+            mask[flat[hit]] = True
 
 
 def imitation_masks(gt_bboxes: Sequence[Tensor],
@@ -304,31 +352,24 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
             torch.zeros(boxes.shape[0], lv.h, lv.w, dtype=torch.bool,
                         device=boxes.device) for lv in levels
         ]
+    stack = _Levels(levels, boxes.device, boxes.dtype)
     # Degenerate boxes are zeroed so that they make no NaN anywhere.
     boxes = torch.where(valid[..., None], boxes, boxes.new_zeros(()))
-    if center_offset == 0.5:
-        level_boxes = [boxes] * num_levels
-    else:
-        # An anchor at (j + o) * s sees box b as the anchor at (j + 0.5) * s
-        # sees b shifted by (0.5 - o) * s: shift the boxes per level.
-        level_boxes = [
-            boxes + boxes.new_tensor([lv.sx, lv.sy, lv.sx, lv.sy]) *
-            (0.5 - center_offset) for lv in levels
-        ]
-    best = [lv.best_iou(b) for lv, b in zip(levels, level_boxes)]
+    # An anchor at (j + o) * s sees box b as the anchor at (j + 0.5) * s
+    # sees b shifted by (0.5 - o) * s: shift the boxes per level.
+    shift = torch.stack([stack.sx, stack.sy, stack.sx, stack.sy], dim=1)
+    level_boxes = boxes[None] + (shift * (0.5 - center_offset))[:, None,
+                                                                 None, :]
+    best = stack.best_iou(level_boxes)  # (L, B, N)
     if joint:
-        joint_best = torch.stack(best).amax(dim=0)
-        thr = psi * joint_best
+        thr = psi * best.amax(dim=0, keepdim=True)
         # A level whose best IoU does not pass cannot hold a mask cell.
-        active = [valid & (b > thr) for b in best]
-        thrs = [thr] * num_levels
+        active = valid[None] & (best > thr)
+        thr = thr.expand_as(best)
     else:
-        thrs = [psi * b for b in best]
-        active = [valid & (b > 0) for b in best]
-    return [
-        _level_mask(lv, b, act, t)
-        for lv, b, act, t in zip(levels, level_boxes, active, thrs)
-    ]
+        thr = psi * best
+        active = valid[None] & (best > 0)
+    return stack.masks(level_boxes, active, thr)
 
 
 def imitation_mask(gt_bboxes: Sequence[Tensor],
