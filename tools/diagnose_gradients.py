@@ -1,0 +1,103 @@
+"""Compare the detection and the imitation gradients of a distillation
+config, block by block of the student.
+
+    python tools/diagnose_gradients.py CONFIG --teacher-ckpt T \
+        [--checkpoint CKPT] [--batches 2] [--grad-scale 1.0]
+
+For a few training batches it back-propagates the student's detection
+losses and the (weighted) imitation losses separately and prints, per
+block (the first three levels of the parameter names, e.g.
+``backbone.stage2.1``), the norm of each gradient, their ratio and their
+cosine. ``--checkpoint`` loads a plain student checkpoint (into the
+student) or a distillation checkpoint (student and adapters); without it
+the student and adapters are freshly initialised, as at the start of
+training. docs/results.md uses it to show where the imitation gradient
+dominates.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--teacher-ckpt', required=True)
+    parser.add_argument('--checkpoint')
+    parser.add_argument('--batches', type=int, default=2)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--grad-scale', type=float, default=1.0,
+        help='FGDDistiller.student_grad_scale (1: the plain method)')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    import fgd_mmrazor  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from fgd_mmrazor.apis import prepare_cfg
+    from fgd_mmrazor.utils import safe_load
+    cfg = Config.fromfile(args.config)
+    cfg.model.teacher_ckpt = args.teacher_ckpt
+    cfg.work_dir = osp.join(REPO, 'work_dirs', 'diagnose_gradients')
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.randomness = dict(seed=args.seed)
+    cfg.launcher = 'none'
+    prepare_cfg(cfg)
+    model = Runner.from_cfg(cfg).model
+    loader = Runner.build_dataloader(cfg.train_dataloader)
+    if args.checkpoint:
+        state = safe_load(args.checkpoint)['state_dict']
+        distill = any(k.startswith('architecture.') for k in state)
+        target = model if distill else model.architecture
+        missing, _ = target.load_state_dict(state, strict=False)
+        print(f'loaded {args.checkpoint} into the '
+              f'{"algorithm" if distill else "student"}; '
+              f'{len(missing)} keys not in it')
+    model.train()
+    model.distiller.student_grad_scale = args.grad_scale
+    params = [(n, p) for n, p in model.architecture.named_parameters()
+              if p.requires_grad]
+    for i, batch in zip(range(args.batches), loader):
+        data = model.data_preprocessor(batch, True)
+        losses = model(**data, mode='loss')
+        det = sum(v for k, v in losses.items()
+                  if k.startswith('student.') and 'loss' in k)
+        imi = sum(v for k, v in losses.items() if k.startswith('distill.'))
+        print(f'\nbatch {i}: ' + ', '.join(
+            f'{k} {float(v):.4f}' for k, v in losses.items()))
+        tensors = [p for _, p in params]
+        g_det = torch.autograd.grad(det, tensors, retain_graph=True,
+                                    allow_unused=True)
+        g_imi = torch.autograd.grad(imi, tensors, allow_unused=True)
+        blocks = {}
+        for (name, p), a, b in zip(params, g_det, g_imi):
+            a = torch.zeros_like(p) if a is None else a
+            b = torch.zeros_like(p) if b is None else b
+            acc = blocks.setdefault('.'.join(name.split('.')[:3]),
+                                    [0.0, 0.0, 0.0])
+            acc[0] += float(a.pow(2).sum())
+            acc[1] += float(b.pow(2).sum())
+            acc[2] += float((a * b).sum())
+        print('| block | detection grad | imitation grad | ratio | cosine |')
+        print('| --- | --- | --- | --- | --- |')
+        for name, (dd, ii, di) in blocks.items():
+            if ii == 0:
+                continue  # the head: no imitation gradient
+            ratio = (ii / dd)**0.5 if dd else float('inf')
+            cos = di / ((dd * ii)**0.5 + 1e-30)
+            print(f'| {name} | {dd**0.5:.3e} | {ii**0.5:.3e} | '
+                  f'{ratio:.2f} | {cos:+.2f} |')
+
+
+if __name__ == '__main__':
+    main()
