@@ -46,6 +46,10 @@ def parse_args():
     parser.add_argument('--json', help='write the figures to this file')
     parser.add_argument('--skip-step', action='store_true',
                         help='mask figures only')
+    parser.add_argument('--profile', action='store_true',
+                        help='also profile one distilled step (ms per '
+                        'part: teacher, student, mask, adapters, loss, '
+                        'backward)')
     parser.add_argument('--mode', help=argparse.SUPPRESS)  # child process
     return parser.parse_args()
 
@@ -275,6 +279,62 @@ def bench_step(args):
     return res
 
 
+def _scoped(obj, attr, label):
+    """Wrap ``obj.attr`` (a bound method or module call) in a profiler
+    scope named ``label``."""
+    from torch.profiler import record_function
+    fn = getattr(obj, attr)
+
+    def wrapped(*a, **kw):
+        with record_function(label):
+            return fn(*a, **kw)
+
+    setattr(obj, attr, wrapped)
+
+
+def profile_step(args, steps=3):
+    """Where the time of one distilled step goes: inclusive CPU time of
+    each part (torch.profiler scopes around the algorithm's pieces)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+    algo = build_models(args.device)
+    inputs, samples = make_batch(args.batch, args.img, args.device)
+    fns = step_fns(algo, inputs, samples)
+    fns['distill']()  # warm-up
+    rec = algo.distiller.student_recorders.recorders['imitation_mask']
+    _scoped(algo.teacher, 'extract_feat', 'teacher forward (no_grad)')
+    _scoped(algo.student, 'loss', 'student forward + detection loss')
+    _scoped(rec, 'compute_masks', 'imitation mask')
+    for name, conn in algo.distiller.connectors.items():
+        _scoped(conn, 'forward', 'adapters')
+    for name, loss in algo.distiller.distill_losses.items():
+        _scoped(loss, 'forward', 'imitation loss')
+    _scoped(algo.distiller, 'compute_distill_losses',
+            'distiller (adapters + mask + losses)')
+    opt_step = fns['distill']
+    activities = [ProfilerActivity.CPU]
+    if args.device == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            with record_function('distilled step'):
+                opt_step()
+            sync(args.device)
+    out = {}
+    for evt in prof.key_averages():
+        if evt.key in ('distilled step', 'teacher forward (no_grad)',
+                       'student forward + detection loss', 'imitation mask',
+                       'adapters', 'imitation loss',
+                       'distiller (adapters + mask + losses)'):
+            out[evt.key] = evt.cpu_time_total / 1e3 / steps  # ms per step
+    total = out.get('distilled step', float('nan'))
+    forward = sum(out.get(k, 0) for k in (
+        'teacher forward (no_grad)', 'student forward + detection loss',
+        'distiller (adapters + mask + losses)'))
+    out['backward + optimizer (rest of the step)'] = total - forward
+    return {'profile_ms_per_step': out}
+
+
 def main():
     args = parse_args()
     if args.mode:
@@ -289,6 +349,8 @@ def main():
     res.update(bench_mask(args.device, args.repeats))
     if not args.skip_step:
         res.update(bench_step(args))
+    if args.profile:
+        res.update(profile_step(args))
     width = max(len(k) for k in res)
     for k, v in res.items():
         if isinstance(v, float):
