@@ -239,3 +239,20 @@ def test_batch_of_one_with_edge_case_boxes_trains(case, teacher_ckpt):
     else:
         assert sum(float(losses[f'distill.loss_imitation_level{i}'])
                    for i in range(3)) > 0
+
+
+def test_imitated_layer_that_does_not_exist():
+    cfg = algorithm_cfg(
+        teacher_ckpt_required=False,
+        distiller=dict(
+            type='FGDDistiller',
+            student_layers=['neck.out_layer.0'],
+            student_channels=[64],
+            teacher_channels=[64]))
+    with pytest.raises(ValueError, match=r"'neck.out_layer.0' .*did you "
+                       r"mean \['neck.out_layers.0'"):
+        MODELS.build(cfg)
+    cfg['distiller'].update(student_layers=['neck.out_layers.0'],
+                            teacher_layers=['neck.nope'])
+    with pytest.raises(ValueError, match='module of the teacher'):
+        MODELS.build(cfg)

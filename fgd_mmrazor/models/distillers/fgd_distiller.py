@@ -35,6 +35,7 @@ the loss value or the adapters' own gradient: 0 trains the adapters only,
 1 is the plain method.
 """
 import copy
+import difflib
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -57,6 +58,25 @@ def _default_connector() -> dict:
         padding=1,
         norm_cfg=None,
         act_cfg=None)
+
+
+def _check_layers(model, layers: Sequence[str], who: str,
+                  arg: str) -> None:
+    """A clear error for imitated layers that are not modules of the model
+    (MMRazor's recorder would fail with a bare assertion)."""
+    names = dict(model.named_modules())
+    missing = [name for name in layers if name not in names]
+    if not missing:
+        return
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, list(names), n=3)
+        hints.append(f'{name!r}' + (f' (did you mean {close}?)'
+                                    if close else ''))
+    raise ValueError(
+        f'FGDDistiller: {", ".join(hints)} is not a module of the {who} '
+        f'({type(model).__name__}). Set {arg} to modules of its neck, '
+        f'e.g. from print(model.neck) (docs/distil_your_own_pair.md).')
 
 
 @MODELS.register_module()
@@ -178,6 +198,18 @@ class FGDDistiller(ConfigurableDistiller):
         self.student_layers = list(student_layers)
         self.teacher_layers = teacher_layers
         self.student_grad_scale = 1.0
+
+    def prepare_from_student(self, model) -> None:
+        """Check the imitated layers exist, then MMRazor's preparation."""
+        _check_layers(model, self.student_layers, 'student',
+                      'student_layers')
+        super().prepare_from_student(model)
+
+    def prepare_from_teacher(self, model) -> None:
+        """Check the imitated layers exist, then MMRazor's preparation."""
+        _check_layers(model, self.teacher_layers, 'teacher',
+                      'teacher_layers')
+        super().prepare_from_teacher(model)
 
     def get_record(self,
                    recorder: str,
