@@ -256,3 +256,21 @@ def test_imitated_layer_that_does_not_exist():
                             teacher_layers=['neck.nope'])
     with pytest.raises(ValueError, match='module of the teacher'):
         MODELS.build(cfg)
+
+
+def test_wrong_channels_or_strides_fail_at_build_time():
+    base = dict(type='FGDDistiller', student_layers=['neck.out_layers.0'],
+                student_channels=[64], teacher_channels=[64])
+    with pytest.raises(ValueError, match='student_channels says 32'):
+        MODELS.build(algorithm_cfg(
+            teacher_ckpt_required=False,
+            distiller=dict(base, student_channels=[32])))
+    with pytest.raises(ValueError, match='teacher_channels says 128'):
+        MODELS.build(algorithm_cfg(
+            teacher_ckpt_required=False,
+            distiller=dict(base, teacher_channels=[128])))
+    with pytest.raises(ValueError, match='same stride'):
+        MODELS.build(algorithm_cfg(
+            teacher_ckpt_required=False,
+            distiller=dict(base, teacher_layers=['neck.out_layers.1'],
+                           teacher_channels=[128])))

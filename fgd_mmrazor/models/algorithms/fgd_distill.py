@@ -64,6 +64,11 @@ class FGDDistill(FpnTeacherDistill):
         teacher_ckpt_required (bool): Fail when ``teacher_ckpt`` is None.
             Set False only for tests and benchmarks that do not need a
             trained teacher. Defaults to True.
+        check_features (bool): Run student and teacher once on a small
+            blank image at build time and check the imitated features
+            against the distiller's channels and each other's sizes, so
+            that a wrong config fails with a clear message before
+            training. Defaults to True.
         **kwargs: ``FpnTeacherDistill`` arguments (``architecture``, ...).
     """
 
@@ -73,6 +78,7 @@ class FGDDistill(FpnTeacherDistill):
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_required: bool = True,
                  teacher_trainable: bool = False,
+                 check_features: bool = True,
                  **kwargs) -> None:
         if teacher_trainable:
             raise ValueError('FGDDistill imitates a frozen teacher; '
@@ -109,12 +115,80 @@ class FGDDistill(FpnTeacherDistill):
             MMLogger.get_current_instance().warning(
                 'FGDDistill: no teacher_ckpt, the teacher is untrained.')
         self.teacher.eval()
+        if check_features:
+            self._check_feature_shapes()
         if not torch.cuda.is_available():
             # mmyolo's YOLODetector turns BN into SyncBN when the world
             # size is > 1; SyncBN needs GPUs. On CPU (gloo DDP) the BN
             # layers stay per-process BN.
             revert_sync_batchnorm(self.architecture)
             revert_sync_batchnorm(self.teacher)
+
+    @torch.no_grad()
+    def _check_feature_shapes(self, size: int = 64) -> None:
+        """Imitated features vs the configured channels, and student vs
+        teacher spatial sizes, from one forward of a blank image."""
+        distiller = self.distiller
+        layers = getattr(distiller, 'student_layers', None)
+        if layers is None or not hasattr(distiller, 'student_channels'):
+            return
+        shapes = {}
+
+        def grab(model, names, key):
+            modules = dict(model.named_modules())
+            hooks = [
+                modules[name].register_forward_hook(
+                    lambda m, i, o, n=name: shapes.__setitem__(
+                        (key, n), tuple(o.shape)))
+                for name in names if name in modules
+            ]
+            mode = model.training
+            model.eval()
+            try:
+                model.extract_feat(torch.zeros(1, 3, size, size))
+            finally:
+                model.train(mode)
+                for h in hooks:
+                    h.remove()
+
+        try:
+            grab(self.student, layers, 'student')
+            grab(self.teacher, distiller.teacher_layers, 'teacher')
+        except Exception as err:  # an unusual detector: checked at step 1
+            MMLogger.get_current_instance().warning(
+                f'FGDDistill: could not check the imitated features on a '
+                f'blank image ({err!r}); they are checked by the loss.')
+            return
+        problems = []
+        for i, name in enumerate(distiller.level_names):
+            s_shape = shapes.get(('student', layers[i]))
+            t_shape = shapes.get(('teacher', distiller.teacher_layers[i]))
+            if s_shape is None or t_shape is None or len(s_shape) != 4:
+                continue  # not a feature map: left to the loss
+            if s_shape[1] != distiller.student_channels[i]:
+                problems.append(
+                    f'{name}: student {layers[i]} has {s_shape[1]} '
+                    f'channels, student_channels says '
+                    f'{distiller.student_channels[i]}')
+            if t_shape[1] != distiller.teacher_channels[i]:
+                problems.append(
+                    f'{name}: teacher {distiller.teacher_layers[i]} has '
+                    f'{t_shape[1]} channels, teacher_channels says '
+                    f'{distiller.teacher_channels[i]}')
+            if s_shape[2:] != t_shape[2:]:
+                problems.append(
+                    f'{name}: student map {s_shape[2:]} but teacher map '
+                    f'{t_shape[2:]} on a {size}x{size} input (imitate '
+                    'layers of the same stride)')
+            if not distiller.has_adapters and s_shape[1] != t_shape[1]:
+                problems.append(
+                    f'{name}: {s_shape[1]} student vs {t_shape[1]} teacher '
+                    'channels and no adapter (connector=None)')
+        if problems:
+            raise ValueError('FGDDistill: the imitated features do not fit '
+                             'the distiller config: ' + '; '.join(problems) +
+                             '. Fix student_channels / teacher_channels / '
+                             'the imitated layers.')
 
     def train_step(self, data, optim_wrapper):
         """Check the optimizer once and the teacher every step, then run

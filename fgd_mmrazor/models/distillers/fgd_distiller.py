@@ -198,6 +198,9 @@ class FGDDistiller(ConfigurableDistiller):
         self.student_layers = list(student_layers)
         self.teacher_layers = teacher_layers
         self.student_grad_scale = 1.0
+        self.student_channels = list(student_channels)
+        self.teacher_channels = list(teacher_channels)
+        self.has_adapters = connector is not None
 
     def prepare_from_student(self, model) -> None:
         """Check the imitated layers exist, then MMRazor's preparation."""
