@@ -40,8 +40,12 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.registry import DefaultScope
+from mmrazor.models.architectures.connectors import ConvModuleConnector
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
+
+from ...ops.masked_conv import is_same_size_conv, masked_conv2d_cells
+from ..losses.imitation_mask_loss import ImitationMaskLoss, check_shapes
 
 __all__ = ['FGDDistiller']
 
@@ -95,6 +99,11 @@ class FGDDistiller(ConfigurableDistiller):
             keys. Defaults to ``level0``, ``level1``, ...
         loss (dict): Loss config, copied per level. Defaults to
             ``ImitationMaskLoss`` with the paper's weight.
+        sparse_adapters (bool): Evaluate the adapter only at the masked
+            cells when that is exact (a plain same-size conv adapter, the
+            ``ImitationMaskLoss`` with a mask): same loss and gradients,
+            at a cost proportional to the mask instead of the map. Defaults
+            to True.
         loss_prefix (str): Generated loss names are
             ``f'{loss_prefix}_{level_name}'``; must contain 'loss'.
             Defaults to 'loss_imitation'.
@@ -123,6 +132,7 @@ class FGDDistiller(ConfigurableDistiller):
                  loss: dict = dict(type='ImitationMaskLoss',
                                    loss_weight=0.01),
                  loss_prefix: str = 'loss_imitation',
+                 sparse_adapters: bool = True,
                  connector: Optional[dict] = _default_connector(),
                  connector_channel_keys: Sequence[str] = ('in_channel',
                                                           'out_channel'),
@@ -201,6 +211,7 @@ class FGDDistiller(ConfigurableDistiller):
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.has_adapters = connector is not None
+        self.sparse_adapters = sparse_adapters
 
     def prepare_from_student(self, model) -> None:
         """Check the imitated layers exist, then MMRazor's preparation."""
@@ -223,20 +234,79 @@ class FGDDistiller(ConfigurableDistiller):
                    connector_idx: Optional[int] = None):
         """MMRazor's ``get_record``, with the student's imitation gradient
         scaled by ``student_grad_scale`` before the adapter."""
-        scale = self.student_grad_scale
-        if not (from_student and connector) or scale == 1.0:
+        if not (from_student and connector) or \
+                self.student_grad_scale == 1.0:
             return super().get_record(recorder, from_student, record_idx,
                                       data_idx, connector, connector_idx)
-        data = super().get_record(recorder, from_student, record_idx,
-                                  data_idx)
-        if isinstance(data, torch.Tensor):
-            # Same value; d(data)/d(student) = scale.
-            data = data.detach() if scale == 0 else \
-                data * scale + data.detach() * (1.0 - scale)
+        data = self._scaled(super().get_record(recorder, from_student,
+                                               record_idx, data_idx))
         data = self.connectors[connector](data)
         if connector_idx is not None:
             data = data[connector_idx]
         return data
+
+    def _scaled(self, data):
+        """Same value; d(data)/d(student) = ``student_grad_scale``."""
+        scale = self.student_grad_scale
+        if scale == 1.0 or not isinstance(data, torch.Tensor):
+            return data
+        return data.detach() if scale == 0 else \
+            data * scale + data.detach() * (1.0 - scale)
+
+    def _sparse_conv(self, loss_name: str) -> Optional[torch.nn.Conv2d]:
+        """The adapter conv of ``loss_name`` if the loss can be computed
+        from the masked cells only (see ``sparse_adapters``)."""
+        if not self.sparse_adapters:
+            return None
+        mapping = self.loss_forward_mappings[loss_name]
+        if not isinstance(self.distill_losses[loss_name],
+                          ImitationMaskLoss) or set(mapping) != {
+                              'preds_S', 'preds_T', 'mask'}:
+            return None
+        rec = mapping['preds_S']
+        if not rec.get('from_student') or rec.get('connector_idx') is not \
+                None or not rec.get('connector'):
+            return None
+        conn = self.connectors[rec['connector']]
+        module = getattr(conn, 'conv_module', None)
+        if type(conn) is not ConvModuleConnector or module is None or \
+                module.with_norm or module.with_activation or \
+                not is_same_size_conv(module.conv):
+            return None
+        return module.conv
+
+    def compute_distill_losses(self) -> dict:
+        """MMRazor's loss computation; imitation losses whose adapter can
+        be evaluated at the masked cells only are computed that way."""
+        losses = {}
+        for loss_name, mapping in self.loss_forward_mappings.items():
+            loss_module = self.distill_losses[loss_name]
+            conv = self._sparse_conv(loss_name)
+            if conv is None:
+                losses[loss_name] = loss_module(**{
+                    key: self.get_record(**record)
+                    for key, record in mapping.items()
+                })
+                continue
+            s_rec = {
+                k: v
+                for k, v in mapping['preds_S'].items() if k != 'connector'
+            }
+            student = self._scaled(self.get_record(**s_rec))
+            teacher = self.get_record(**mapping['preds_T'])
+            mask = self.get_record(**mapping['mask'])
+            if student.shape[1] != conv.in_channels:
+                raise ValueError(
+                    f'FGDDistiller: {loss_name}: the student feature has '
+                    f'{student.shape[1]} channels but the adapter expects '
+                    f'{conv.in_channels}; fix student_channels.')
+            check_shapes((student.shape[0], conv.out_channels,
+                          *student.shape[2:]), teacher.shape, mask)
+            adapted, (b, i, j) = masked_conv2d_cells(student, mask, conv)
+            target = teacher.permute(0, 2, 3, 1)[b, i, j]
+            losses[loss_name] = loss_module.forward_cells(
+                adapted, target, len(b))
+        return losses
 
     def _build(self, gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,
                student_recorders, teacher_recorders, connectors,

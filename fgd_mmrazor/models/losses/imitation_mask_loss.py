@@ -26,6 +26,29 @@ from mmrazor.registry import MODELS
 __all__ = ['ImitationMaskLoss']
 
 
+def check_shapes(student_shape, teacher_shape,
+                 mask: Optional[Tensor]) -> None:
+    """Clear errors for adapted student / teacher / mask shapes that do not
+    fit (instead of a broadcasting error deep inside torch)."""
+    if tuple(student_shape) != tuple(teacher_shape):
+        raise ValueError(
+            'ImitationMaskLoss: the adapted student feature has shape '
+            f'{tuple(student_shape)} but the teacher feature has shape '
+            f'{tuple(teacher_shape)}. Set the adapter (connector) '
+            "out_channel to the teacher's channels and imitate layers "
+            'of the same stride.')
+    if mask is not None and (mask.dim() != 3
+                             or mask.shape[0] != student_shape[0]
+                             or tuple(mask.shape[1:]) != tuple(
+                                 student_shape[2:])):
+        raise ValueError(
+            f'ImitationMaskLoss: mask shape {tuple(mask.shape)} does not '
+            f'match the feature shape {tuple(student_shape)}: expected '
+            f'(B, H, W) = ({student_shape[0]}, {student_shape[2]}, '
+            f'{student_shape[3]}). Check the strides given to the mask '
+            'recorder.')
+
+
 @MODELS.register_module()
 class ImitationMaskLoss(nn.Module):
     r"""Squared error between adapted student and teacher features, summed
@@ -75,22 +98,34 @@ class ImitationMaskLoss(nn.Module):
             gives 0 (still connected to the graph, so every parameter of the
             adapter gets a zero gradient).
         """
+        check_shapes(preds_S.shape, preds_T.shape, mask)
+        return self._reduce(preds_S, preds_T, mask)
+
+    def forward_cells(self, preds_S: Tensor, preds_T: Tensor,
+                      num_cells: int) -> Tensor:
+        """The same loss from the masked cells' vectors only.
+
+        Args:
+            preds_S (Tensor): Adapted student vectors of the N_p masked
+                cells, (N_p, C).
+            preds_T (Tensor): Teacher vectors of the same cells, (N_p, C).
+            num_cells (int): N_p (0 gives 0).
+
+        Returns:
+            Tensor: ``loss_weight * sum((s - t)^2) / (2 N_p)``, as
+            :meth:`forward` with the mask.
+        """
         if preds_S.shape != preds_T.shape:
             raise ValueError(
-                'ImitationMaskLoss: the adapted student feature has shape '
-                f'{tuple(preds_S.shape)} but the teacher feature has shape '
-                f'{tuple(preds_T.shape)}. Set the adapter (connector) '
-                "out_channel to the teacher's channels and imitate layers "
-                'of the same stride.')
-        if mask is not None and (mask.dim() != 3 or mask.shape[0] !=
-                                 preds_S.shape[0]
-                                 or mask.shape[1:] != preds_S.shape[2:]):
-            raise ValueError(
-                f'ImitationMaskLoss: mask shape {tuple(mask.shape)} does not '
-                f'match the feature shape {tuple(preds_S.shape)}: expected '
-                f'(B, H, W) = ({preds_S.shape[0]}, {preds_S.shape[2]}, '
-                f'{preds_S.shape[3]}). Check the strides given to the mask '
-                'recorder.')
+                'ImitationMaskLoss: the adapted student vectors have shape '
+                f'{tuple(preds_S.shape)} but the teacher vectors '
+                f'{tuple(preds_T.shape)}')
+        dtype = torch.promote_types(preds_S.dtype, torch.float32)
+        total = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2).sum()
+        return self.loss_weight * total / (2 * max(int(num_cells), 1))
+
+    def _reduce(self, preds_S: Tensor, preds_T: Tensor,
+                mask: Optional[Tensor]) -> Tensor:
         # fp32 at least: squared sums of fp16 features overflow.
         dtype = torch.promote_types(preds_S.dtype, torch.float32)
         diff = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2)

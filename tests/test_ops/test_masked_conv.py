@@ -1,0 +1,41 @@
+"""The adapter evaluated at the masked cells only equals the dense conv
+there, values and gradients."""
+import pytest
+import torch
+from torch import nn
+
+from fgd_mmrazor.ops.masked_conv import is_same_size_conv, masked_conv2d_cells
+
+
+@pytest.mark.parametrize('k', [1, 3, 5])
+def test_masked_cells_equal_the_dense_conv(k):
+    torch.manual_seed(k)
+    conv = nn.Conv2d(6, 10, k, padding=k // 2).double()
+    feat = torch.randn(3, 6, 7, 9, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(3, 7, 9) > 0.6
+    mask[:, 0, 0] = mask[:, -1, -1] = True  # borders (zero padding)
+    mask[1] = False  # an image without cells
+    out, (b, i, j) = masked_conv2d_cells(feat, mask, conv)
+    dense = conv(feat).permute(0, 2, 3, 1)[mask]
+    torch.testing.assert_close(out, dense)
+    assert torch.equal(torch.stack([b, i, j], 1), torch.nonzero(mask))
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), [feat, conv.weight,
+                                                  conv.bias])
+    dense_grads = torch.autograd.grad((dense * g).sum(),
+                                      [feat, conv.weight, conv.bias])
+    for a, d in zip(grads, dense_grads):
+        torch.testing.assert_close(a, d)
+
+
+def test_empty_mask_and_which_convs_qualify():
+    conv = nn.Conv2d(4, 5, 3, padding=1)
+    out, _ = masked_conv2d_cells(torch.randn(2, 4, 5, 5),
+                                 torch.zeros(2, 5, 5, dtype=torch.bool), conv)
+    assert out.shape == (0, 5)
+    assert is_same_size_conv(conv)
+    assert not is_same_size_conv(nn.Conv2d(4, 5, 3, padding=0))
+    assert not is_same_size_conv(nn.Conv2d(4, 5, 3, padding=1, stride=2))
+    assert not is_same_size_conv(nn.Conv2d(4, 4, 3, padding=1, groups=2))
+    assert not is_same_size_conv(
+        nn.Conv2d(4, 5, 3, padding=1, padding_mode='reflect'))
