@@ -59,6 +59,23 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def interleaved_medians(fns, device, repeats, warmup=1):
+    """Median time of each function, timed in rounds (one call of each per
+    round), so that a slow phase of a shared machine hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def median_time(fn, device, repeats, warmup=1):
     for _ in range(warmup):
         fn()
@@ -245,10 +262,10 @@ def bench_step(args):
     algo = build_models(device)
     inputs, samples = make_batch(args.batch, args.img, device)
     fns = step_fns(algo, inputs, samples)
-    res = {
-        f'step_{name}_s': median_time(fns[name], device, args.repeats)
-        for name in ('student', 'teacher', 'distill')
-    }
+    res = interleaved_medians(
+        {f'step_{name}_s': fns[name]
+         for name in ('student', 'teacher', 'distill')}, device,
+        args.repeats)
     res['step_teacher_fwd_s'] = res.pop('step_teacher_s')
     res['distill_overhead'] = res['step_distill_s'] / (
         res['step_student_s'] + res['step_teacher_fwd_s']) - 1
@@ -320,9 +337,13 @@ def profile_step(args, steps=3):
             with record_function('distilled step'):
                 opt_step()
             sync(args.device)
+            with record_function('student step (alone)'):
+                fns['student']()
+            sync(args.device)
     out = {}
     for evt in prof.key_averages():
-        if evt.key in ('distilled step', 'teacher forward (no_grad)',
+        if evt.key in ('distilled step', 'student step (alone)',
+                       'teacher forward (no_grad)',
                        'student forward + detection loss', 'imitation mask',
                        'adapters', 'imitation loss',
                        'distiller (adapters + mask + losses)'):
@@ -332,6 +353,15 @@ def profile_step(args, steps=3):
         'teacher forward (no_grad)', 'student forward + detection loss',
         'distiller (adapters + mask + losses)'))
     out['backward + optimizer (rest of the step)'] = total - forward
+    # The student-alone step's forward is inside its own scope: the same
+    # wrapped student.loss, counted once per distilled and once per
+    # student step above, so subtract the distilled step's share.
+    student_fwd = out.get('student forward + detection loss', 0) / 2
+    out['student forward + detection loss'] = student_fwd
+    out['student alone: backward + optimizer'] = out.get(
+        'student step (alone)', float('nan')) - student_fwd
+    out['backward + optimizer (rest of the step)'] = total - (
+        forward - student_fwd)
     return {'profile_ms_per_step': out}
 
 
