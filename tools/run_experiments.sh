@@ -22,6 +22,8 @@ for seed in 0 ${SEEDS[@]}; do  # the paper's ablations
       --cfg-options model.distiller.mask.mode=$mode
   done
 done
+# the second family (seed 0): RTMDet-tiny <- RTMDet-s
+python tools/run_demo.py --family rtmdet --work-dir work_dirs/demo_rtmdet
 for seed in ${SEEDS[@]}; do  # teacher seeds
   python tools/run_demo.py --seed "$seed" --stages teacher \
     --work-dir "work_dirs/exp/teacher_seed$seed"
