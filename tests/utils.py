@@ -92,3 +92,18 @@ def read_probe(work_dir, rank=0):
     import json
     with open(osp.join(work_dir, 'probe', f'rank{rank}.jsonl')) as f:
         return [json.loads(line) for line in f]
+
+
+def save_demo_teacher(path):
+    """Save a freshly initialised demo teacher (YOLOv5-s for the trees
+    configs) as a checkpoint at ``path``; return the path."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmyolo.registry import MODELS
+
+    from .conftest import CONFIGS
+    init_default_scope('mmyolo')
+    teacher = MODELS.build(
+        Config.fromfile(osp.join(CONFIGS, 'demo', 'yolov5_s_trees.py')).model)
+    torch.save({'state_dict': teacher.state_dict()}, str(path))
+    return str(path)

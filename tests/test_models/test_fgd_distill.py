@@ -27,6 +27,17 @@ def algorithm_cfg(**kwargs):
     return cfg
 
 
+def three_level_cfg(teacher_ckpt):
+    """YOLOv5-n imitating YOLOv5-n on the three neck outputs."""
+    return algorithm_cfg(
+        teacher_ckpt=teacher_ckpt,
+        distiller=dict(
+            type='FGDDistiller',
+            student_layers=[f'neck.out_layers.{i}' for i in range(3)],
+            student_channels=[64, 128, 256],
+            teacher_channels=[64, 128, 256]))
+
+
 @pytest.fixture(scope='module')
 def teacher_ckpt(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('ckpt') / 'teacher.pth')
@@ -211,13 +222,7 @@ def test_batch_of_one_with_edge_case_boxes_trains(case, teacher_ckpt):
     imitated levels, with finite losses and weights."""
     from mmengine.optim import OptimWrapper
     path, _ = teacher_ckpt
-    algo = MODELS.build(algorithm_cfg(
-        teacher_ckpt=path,
-        distiller=dict(
-            type='FGDDistiller',
-            student_layers=[f'neck.out_layers.{i}' for i in range(3)],
-            student_channels=[64, 128, 256],
-            teacher_channels=[64, 128, 256])))
+    algo = MODELS.build(three_level_cfg(path))
     algo.train()
     wrapper = OptimWrapper(torch.optim.AdamW(
         [p for p in algo.parameters() if p.requires_grad], lr=0.01))
@@ -281,13 +286,7 @@ def test_sparse_adapters_match_the_dense_path(teacher_ckpt):
     dense adapter's losses and gradients, also with a warm-up scale."""
     path, _ = teacher_ckpt
     torch.manual_seed(0)
-    algo = MODELS.build(algorithm_cfg(
-        teacher_ckpt=path,
-        distiller=dict(
-            type='FGDDistiller',
-            student_layers=[f'neck.out_layers.{i}' for i in range(3)],
-            student_channels=[64, 128, 256],
-            teacher_channels=[64, 128, 256])))
+    algo = MODELS.build(three_level_cfg(path))
     algo.train()
     boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
                           [0., 0., 50., 20., 90., 60.],

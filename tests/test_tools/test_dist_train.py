@@ -11,13 +11,11 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.utils import digit_version
 
 from fgd_mmrazor.utils import safe_load
 from ..conftest import CONFIGS, REPO, make_tiny_coco
-from ..utils import probe_cfg, read_probe
+from ..utils import probe_cfg, read_probe, save_demo_teacher
 
 CONFIG = osp.join(CONFIGS, 'demo', 'fgd_yolov5n_from_s_trees.py')
 # torch 1.13's torchrun fails on Python 3.11 before starting any worker
@@ -90,14 +88,9 @@ def _twin_coco(root):
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     """A 2-process run (batch 2 each) and a 1-process run (batch 4)."""
-    from mmyolo.registry import MODELS
     tmp = tmp_path_factory.mktemp('ddp')
     data = _twin_coco(str(tmp / 'data'))
-    init_default_scope('mmyolo')
-    teacher = MODELS.build(
-        Config.fromfile(osp.join(CONFIGS, 'demo', 'yolov5_s_trees.py')).model)
-    teacher_ckpt = str(tmp / 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict()}, teacher_ckpt)
+    teacher_ckpt = save_demo_teacher(tmp / 'teacher.pth')
     out = {}
     for nproc, batch in ((2, 2), (1, 4)):
         work_dir = str(tmp / f'work{nproc}')

@@ -6,12 +6,10 @@ import math
 import os.path as osp
 
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from ..conftest import CONFIGS, make_tiny_coco
-from ..utils import tiny_cfg
+from ..utils import save_demo_teacher, tiny_cfg
 from .test_train_smoke import read_scalars
 
 
@@ -41,13 +39,8 @@ def _edge_coco(root):
 
 
 def test_batch_of_one_on_edge_case_annotations(tmp_path):
-    from mmyolo.registry import MODELS
     data = _edge_coco(str(tmp_path / 'data'))
-    init_default_scope('mmyolo')
-    teacher = MODELS.build(
-        Config.fromfile(osp.join(CONFIGS, 'demo', 'yolov5_s_trees.py')).model)
-    teacher_ckpt = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict()}, teacher_ckpt)
+    teacher_ckpt = save_demo_teacher(tmp_path / 'teacher.pth')
     work_dir = str(tmp_path / 'work')
     cfg = tiny_cfg(
         osp.join(CONFIGS, 'demo', 'fgd_yolov5n_from_s_trees.py'), data,

@@ -5,25 +5,17 @@ import glob
 import os.path as osp
 
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from ..conftest import CONFIGS
-from ..utils import tiny_cfg
+from ..utils import save_demo_teacher, tiny_cfg
 
 
 def test_imitation_losses_in_tensorboard(tiny_coco, tmp_path):
     pytest.importorskip('tensorboard')
     from tensorboard.backend.event_processing.event_accumulator import \
         EventAccumulator
-    from mmyolo.registry import MODELS
-    init_default_scope('mmyolo')
-    teacher = MODELS.build(
-        Config.fromfile(osp.join(CONFIGS, 'demo', 'yolov5_s_trees.py')).model)
-    teacher_ckpt = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict()}, teacher_ckpt)
+    teacher_ckpt = save_demo_teacher(tmp_path / 'teacher.pth')
     work_dir = str(tmp_path / 'work')
     cfg = tiny_cfg(
         osp.join(CONFIGS, 'demo', 'fgd_yolov5n_from_s_trees.py'), tiny_coco,

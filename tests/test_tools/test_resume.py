@@ -8,12 +8,10 @@ import subprocess
 import sys
 
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from fgd_mmrazor.utils import safe_load
 from ..conftest import CONFIGS, REPO
-from ..utils import probe_cfg, read_probe
+from ..utils import probe_cfg, read_probe, save_demo_teacher
 
 CONFIG = osp.join(CONFIGS, 'demo', 'fgd_yolov5n_from_s_trees.py')
 EPOCHS = 3  # x 2 iterations (4 images, batch 2)
@@ -32,12 +30,7 @@ def _adapters(state):
 
 
 def test_sigkill_mid_epoch_then_resume(tiny_coco, tmp_path):
-    from mmyolo.registry import MODELS
-    init_default_scope('mmyolo')
-    teacher = MODELS.build(
-        Config.fromfile(osp.join(CONFIGS, 'demo', 'yolov5_s_trees.py')).model)
-    teacher_ckpt = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict()}, teacher_ckpt)
+    teacher_ckpt = save_demo_teacher(tmp_path / 'teacher.pth')
     options = {'model.teacher_ckpt': teacher_ckpt}
 
     # Uninterrupted reference run.
