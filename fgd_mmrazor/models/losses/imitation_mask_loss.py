@@ -99,7 +99,17 @@ class ImitationMaskLoss(nn.Module):
             adapter gets a zero gradient).
         """
         check_shapes(preds_S.shape, preds_T.shape, mask)
-        return self._reduce(preds_S, preds_T, mask)
+        # fp32 at least: squared sums of fp16 features overflow.
+        dtype = torch.promote_types(preds_S.dtype, torch.float32)
+        diff = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2)
+        if mask is None:
+            num_pos = diff.new_tensor(float(diff.numel() // diff.shape[1]))
+            total = diff.sum()
+        else:
+            weight = mask.to(dtype).unsqueeze(1)  # (B, 1, H, W)
+            num_pos = weight.sum()
+            total = (diff * weight).sum()
+        return self.loss_weight * total / (2 * num_pos.clamp(min=1))
 
     def forward_cells(self, preds_S: Tensor, preds_T: Tensor,
                       num_cells: int) -> Tensor:
@@ -123,17 +133,3 @@ class ImitationMaskLoss(nn.Module):
         dtype = torch.promote_types(preds_S.dtype, torch.float32)
         total = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2).sum()
         return self.loss_weight * total / (2 * max(int(num_cells), 1))
-
-    def _reduce(self, preds_S: Tensor, preds_T: Tensor,
-                mask: Optional[Tensor]) -> Tensor:
-        # fp32 at least: squared sums of fp16 features overflow.
-        dtype = torch.promote_types(preds_S.dtype, torch.float32)
-        diff = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2)
-        if mask is None:
-            num_pos = diff.new_tensor(float(diff.numel() // diff.shape[1]))
-            total = diff.sum()
-        else:
-            weight = mask.to(dtype).unsqueeze(1)  # (B, 1, H, W)
-            num_pos = weight.sum()
-            total = (diff * weight).sum()
-        return self.loss_weight * total / (2 * num_pos.clamp(min=1))
