@@ -21,16 +21,25 @@ boxes instead of over the whole map (O(B * N * A * H * W) in the seed):
   is nearest the box centre: a closed form, evaluated at the two nearest
   cell centres per axis so that it equals a brute-force maximum exactly;
 * a cell passes only if ``ox * oy > c`` with ``c = t (S_box + S_anchor) /
-  (1 + t)``; as ``oy <= min(h_anchor, h_box)`` this bounds the centre
-  distance along x (and likewise y), so each box is evaluated only in the
-  window of cells that can pass, and boxes are grouped by window size
-  (powers of two; a loop over at most log2(map size) groups);
+  (1 + t)``; as ``ox <= min(w_anchor, w_box)`` this bounds the rows a box
+  can mark, and within a row (given ``oy``) the passing anchor centres are
+  one interval with closed-form ends. Each (box, row, anchor) is one run
+  of columns whose two ends are settled by the exact IoU test at the
+  columns around them; runs are written as +1/-1 edges and summed along
+  the rows, so the work is per box row, not per box cell;
 * in joint mode a box is skipped on levels whose best IoU cannot pass its
   joint threshold.
 
-The IoU itself is computed with the same formula as a brute-force
-implementation (``inter / (area_box + area_anchor - inter)``), so the masks
-are exactly the definition's; the window bounds only skip cells that fail.
+The IoU is computed with the same formula as a brute-force implementation
+(``inter / (area_box + area_anchor - inter)``) wherever a decision is made,
+so the masks are the definition's (tested against a brute force and a
+dense float32 evaluation, also with irrational anchor sides). The one
+assumption is that along a row the computed IoU rises, stays, then falls;
+where the anchor lies inside the box along x, the computed overlap is
+``(c + w/2) - (c - w/2)``, exact for YOLO's integer anchors and
+power-of-two strides, else equal to ``w`` up to one rounding, which could
+only matter if a threshold fell within that rounding of a row's plateau
+value (e.g. ``psi = 1``, whose mask is empty up to rounding).
 """
 import math
 from typing import List, Optional, Sequence, Tuple, Union
@@ -110,8 +119,8 @@ def pad_gt_bboxes(gt_bboxes: Sequence[Tensor],
 def _overlap(lo: Tensor, hi: Tensor, centre: Tensor, size: Tensor) -> Tensor:
     """1-D overlap of [lo, hi] with [centre - size/2, centre + size/2].
 
-    Shapes: ``lo``/``hi`` (B, N, 1, 1), ``centre`` (B, N, 1, K) or (1, 1, 1,
-    K), ``size`` (1, 1, A, 1); result (B, N, A, K).
+    All arguments broadcast against each other (e.g. per box, per column,
+    per anchor).
     """
     half = size / 2
     return (torch.minimum(hi, centre + half) -
@@ -201,32 +210,50 @@ class _Levels:
               thr: Tensor) -> List[Tensor]:
         """Masks (B, H_l, W_l) of all levels for the ``active`` boxes.
 
-        ``boxes`` (L, B, N, 4), ``active`` and ``thr`` (L, B, N). Only the
-        cells that can pass are evaluated. With ``c = t (S_box + S_anchor)
-        / (1 + t)``, IoU > t is ``inter > c``; as ``inter = ox * oy`` and
-        ``oy <= min(h_anchor, h_box)``, a passing cell needs ``ox > c /
-        min(h_anchor, h_box)``, i.e. a centre distance below ``rx =
-        (w_anchor + w_box) / 2 - c / min(h_anchor, h_box)`` (and the same
-        for y). Each (level, box) is evaluated in the window of cells
-        within ``(rx, ry)`` of its centre (anchors that cannot pass at all
-        are dropped); windows of all levels are grouped by size (powers of
-        two), so a few large boxes do not enlarge every window. The IoU
-        itself is computed exactly as a brute force would.
+        ``boxes`` (L, B, N, 4), ``active`` and ``thr`` (L, B, N). The passing
+        cells of one box, anchor and row are one run of columns (the IoU
+        grows, then falls, along a row), so each run is written as a +1 at
+        its first column and a -1 after its last into a per-row edge array
+        whose cumulative sum counts the runs covering a cell: the cost is
+        per box row, not per box cell (see :meth:`_fill`).
         """
         num_imgs = boxes.shape[1]
-        sizes = [num_imgs * h * w for h, w in zip(self.h, self.w)]
-        mask = torch.zeros(sum(sizes), dtype=torch.bool, device=boxes.device)
+        # one spare column per row holds the -1 of runs ending at W - 1
+        sizes = [num_imgs * h * (w + 1) for h, w in zip(self.h, self.w)]
+        edges = torch.zeros(sum(sizes), dtype=torch.int32,
+                            device=boxes.device)
         offsets = torch.tensor([0] + sizes[:-1],
                                device=boxes.device).cumsum(0)
         idx = torch.nonzero(active)  # (M, 3): level, image, box
         if len(idx):
-            self._fill(mask, offsets, idx, boxes, thr)
+            self._fill(edges, offsets, idx, boxes, thr)
+        # Every run's +1 and -1 lie in the same row, so one running sum
+        # over all rows of all levels counts the runs covering each cell.
+        covered = edges.cumsum(0) > 0
         return [
-            m.view(num_imgs, h, w)
-            for m, h, w in zip(mask.split(sizes), self.h, self.w)
+            m.view(num_imgs, h, w + 1)[..., :w].contiguous()
+            for m, h, w in zip(covered.split(sizes), self.h, self.w)
         ]
 
-    def _fill(self, mask, offsets, idx, boxes, thr) -> None:
+    def _fill(self, edges, offsets, idx, boxes, thr) -> None:
+        """Write the runs of passing cells of every (level, image, box).
+
+        With ``c = t (S_box + S_anchor) / (1 + t)``, IoU > t is ``inter >
+        c``. Rows: as ``ox <= min(w_anchor, w_box)``, a passing cell needs
+        ``oy > c / min(w_anchor, w_box)``, which bounds the rows to a
+        window around the box centre (with a slack against rounding).
+        Columns, per row and anchor: ``ox > q = c / oy`` holds for anchor
+        centres in ``(x1 - w_anchor / 2 + q, x2 + w_anchor / 2 - q)``, a
+        closed form. Widened by a slack larger than any rounding (and far
+        smaller than a cell), the first passing column is the widened
+        bound's column or the next one: the exact IoU test (the
+        brute-force formula) at those two columns per end decides the run
+        (the last column likewise). The cells between the ends pass too:
+        the computed IoU is monotone on each side of its maximum along a
+        row (on the plateau where the anchor lies inside the box along x,
+        the overlap is ``w_anchor`` up to rounding of the anchor edges;
+        with YOLO's integer anchors and power-of-two strides it is exact).
+        """
         lvl, img, box = idx.unbind(1)
         bx, t = boxes[lvl, img, box], thr[lvl, img, box]  # (M, 4), (M,)
         sx, sy, h, w = self.sx[lvl], self.sy[lvl], self.hs[lvl], self.ws[lvl]
@@ -235,63 +262,71 @@ class _Levels:
         bw, bh = x2 - x1, y2 - y1
         area_b = bw * bh
         c = t[:, None] * (area_b[:, None] + area_a) / (1 + t[:, None])
-        rx = (aw + bw[:, None]) / 2 - c / torch.minimum(ah, bh[:, None])
         ry = (ah + bh[:, None]) / 2 - c / torch.minimum(aw, bw[:, None])
-        feasible = (rx > 0) & (ry > 0)
+        feasible = ry > 0
         # Slack against rounding at the bound (the IoU test decides).
-        zero = rx.new_zeros(())
-        rx = torch.where(feasible, rx, zero).amax(1) * (1 + 1e-4) + 1e-3 * sx
-        ry = torch.where(feasible, ry, zero).amax(1) * (1 + 1e-4) + 1e-3 * sy
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        w1, h1 = (w - 1).to(bx.dtype), (h - 1).to(bx.dtype)
-        lo_j = torch.minimum(
-            torch.floor((cx - rx) / sx - 0.5).clamp(min=0), w1).long()
-        hi_j = torch.minimum(
-            torch.ceil((cx + rx) / sx - 0.5).clamp(min=0), w1).long()
+        ry = torch.where(feasible, ry, ry.new_zeros(())).amax(1) * \
+            (1 + 1e-4) + 1e-3 * sy
+        cy = (y1 + y2) / 2
+        h1 = (h - 1).to(bx.dtype)
         lo_i = torch.minimum(
             torch.floor((cy - ry) / sy - 0.5).clamp(min=0), h1).long()
         hi_i = torch.minimum(
             torch.ceil((cy + ry) / sy - 0.5).clamp(min=0), h1).long()
-        kx, ky = hi_j - lo_j + 1, hi_i - lo_i + 1
-        bucket = torch.ceil(torch.log2(torch.maximum(kx, ky).float())).long()
-        bucket = torch.where(feasible.any(1), bucket, bucket.new_full((),
-                                                                      -1))
-        # The flat index of cell (0, 0) of each entry's image and level.
-        base = offsets[lvl] + img * h * w
-        # One gather per bucket: per-entry floats and ints packed together.
-        floats = torch.stack([x1, y1, x2, y2, area_b, t, sx, sy], dim=1)
-        ints = torch.stack([base, lo_i, lo_j, h, w], dim=1)
-        for b in torch.unique(bucket).tolist():
-            if b < 0:
-                continue
-            sel = torch.nonzero(bucket == b).view(-1)
-            n_x, n_y = int(kx[sel].max()), int(ky[sel].max())
-            f = floats[sel]
-            s_base, s_lo_i, s_lo_j, s_h, s_w = ints[sel].unbind(1)
-            # (m, K) cell indices; repeated edge cells are harmless (OR).
-            cols = torch.minimum(
-                s_lo_j[:, None] + torch.arange(n_x, device=mask.device),
-                s_w[:, None] - 1)
-            rows = torch.minimum(
-                s_lo_i[:, None] + torch.arange(n_y, device=mask.device),
-                s_h[:, None] - 1)
-            a_w, a_h = aw[sel][:, None, :], ah[sel][:, None, :]  # (m, 1, A)
-            ox = _overlap(f[:, 0, None, None], f[:, 2, None, None],
-                          ((cols.to(f.dtype) + 0.5) * f[:, 6, None])[...,
-                                                                    None],
-                          a_w)  # (m, Kx, A)
-            oy = _overlap(f[:, 1, None, None], f[:, 3, None, None],
-                          ((rows.to(f.dtype) + 0.5) * f[:, 7, None])[...,
-                                                                    None],
-                          a_h)  # (m, Ky, A)
-            inter = oy.unsqueeze(2) * ox.unsqueeze(1)  # (m, Ky, Kx, A)
-            iou = _iou(inter, f[:, 4, None, None, None],
-                       area_a[sel][:, None, None, :])
-            # some anchor passes  <=>  the best anchor passes
-            hit = iou.amax(dim=-1) > f[:, 5, None, None]  # (m, Ky, Kx)
-            flat = s_base[:, None, None] + rows[:, :, None] * \
-                s_w[:, None, None] + cols[:, None, :]
-            mask[flat[hit]] = True
+        # One entry per (level, image, box, row): no padding, no loop.
+        num_rows = torch.where(feasible.any(1), hi_i - lo_i + 1,
+                               hi_i.new_zeros(()))
+        total = int(num_rows.sum())
+        if total == 0:
+            return
+        device = edges.device
+        e = torch.repeat_interleave(
+            torch.arange(len(idx), device=device), num_rows,
+            output_size=total)
+        # Per-row copies of the entry's values: three gathers in all.
+        base = offsets[lvl] + img * h * (w + 1)  # flat index of (0, 0)
+        first_row = torch.cumsum(num_rows, 0) - num_rows
+        r_base, r_lo, r_w = torch.stack([base, lo_i - first_row, w],
+                                        dim=1)[e].unbind(1)
+        r_x1, r_y1, r_x2, r_y2, r_area, r_t, r_sx, r_sy = torch.stack(
+            [x1, y1, x2, y2, area_b, t, sx, sy], dim=1)[e, :, None].unbind(1)
+        a_w, a_h, a_area, a_c = torch.stack([aw, ah, area_a, c],
+                                            dim=-1)[e].unbind(-1)  # (R, A)
+        rows = r_lo + torch.arange(total, device=device)
+        oy = _overlap(r_y1, r_y2, (rows[:, None].to(bx.dtype) + 0.5) * r_sy,
+                      a_h)  # (R, A)
+        q = torch.where(oy > 0, a_c / oy, oy.new_full((), math.inf))
+        w1 = (r_w - 1).to(bx.dtype)[:, None]
+        # The run's bounds, widened by a slack larger than any rounding:
+        # the first passing column is `first` or `first + 1`, the last is
+        # `last` or `last - 1`.
+        slack = 1e-3 * r_sx + 1e-6 * (r_x1.abs() + r_x2.abs() + a_w)
+        first = torch.ceil((r_x1 - a_w / 2 + q - slack) / r_sx - 0.5)
+        last = torch.floor((r_x2 + a_w / 2 - q + slack) / r_sx - 0.5)
+        first = torch.minimum(first.clamp(min=0), w1)
+        last = torch.minimum(last.clamp(min=0), w1)
+        # The exact test (a brute force's formula) at those four columns,
+        # held as exact floats: (R, A, 4).
+        steps = torch.tensor([0., 1.], device=device, dtype=bx.dtype)
+        cols = torch.cat([first[..., None] + steps,
+                          last[..., None] - steps], dim=-1)
+        ox = _overlap(r_x1[..., None], r_x2[..., None],
+                      (cols + 0.5) * r_sx[..., None], a_w[..., None])
+        iou = _iou(oy[..., None] * ox, r_area[..., None], a_area[..., None])
+        ok = iou > r_t[..., None]
+        ok_first, ok_first1, ok_last, ok_last1 = ok.unbind(-1)
+        ok_first1 &= first < w1  # column W does not exist
+        ok_last1 &= last > 0  # nor does column -1
+        start = first + (~ok_first).to(first.dtype)
+        stop = last - (~ok_last).to(last.dtype)
+        run = (ok_first | ok_first1) & (ok_last | ok_last1) & (start <= stop)
+        # Rows hold W + 1 slots: the -1 of a run ending at W - 1 fits.
+        row_base = (r_base + rows * (r_w + 1))[:, None].expand_as(run)[run]
+        pos = torch.cat([row_base + start[run].long(),
+                         row_base + stop[run].long() + 1])
+        val = torch.ones(len(pos), dtype=edges.dtype, device=device)
+        val[len(pos) // 2:] = -1
+        edges.index_add_(0, pos, val)
 
 
 def imitation_masks(gt_bboxes: Sequence[Tensor],

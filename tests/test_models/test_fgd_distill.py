@@ -321,3 +321,49 @@ def test_sparse_adapters_match_the_dense_path(teacher_ckpt):
             # float32 summation order differs (gather + matmul vs conv)
             torch.testing.assert_close(
                 a, d, rtol=1e-3, atol=1e-4 * float(d.abs().max()) + 1e-8)
+
+
+@pytest.mark.parametrize('sparse', [True, False])
+def test_num_pos_all_levels_shares_one_normaliser(teacher_ckpt, sparse):
+    """'all_levels' divides every level's squared sum by the mask cells of
+    all levels; 'per_level' by the level's own: loss_l(all) * N_total ==
+    loss_l(per_level) * N_l for every level."""
+    path, _ = teacher_ckpt
+    torch.manual_seed(0)
+    algo = MODELS.build(three_level_cfg(path))
+    algo.train()
+    algo.distiller.sparse_adapters = sparse
+    boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
+                          [0., 0., 2., 2., 94., 62.],
+                          [1., 0., 20., 10., 36., 40.]])
+    inputs = torch.rand(2, 3, 64, 96) * 255
+    assert algo.distiller.num_pos == 'all_levels'
+
+    def losses(mode):
+        algo.distiller.num_pos = mode
+        samples = dict(bboxes_labels=boxes.clone(),
+                       img_metas=[dict(batch_input_shape=(64, 96))] * 2)
+        data = algo.data_preprocessor(dict(inputs=inputs,
+                                           data_samples=samples), True)
+        with torch.no_grad():
+            out = algo(**data, mode='loss')
+        masks = [
+            algo.distiller.get_record('imitation_mask', True, data_idx=i)
+            for i in range(3)
+        ]
+        return {k: float(v) for k, v in out.items() if 'imitation' in k}, \
+            [int(m.sum()) for m in masks]
+
+    per_level, cells = losses('per_level')
+    shared, cells_again = losses('all_levels')
+    assert cells == cells_again and min(cells) > 0
+    total = sum(cells)
+    for idx in range(3):
+        key = f'distill.loss_imitation_level{idx}'
+        assert shared[key] > 0
+        assert shared[key] * total == pytest.approx(
+            per_level[key] * cells[idx], rel=1e-5)
+    with pytest.raises(ValueError, match='num_pos'):
+        MODELS.build(algorithm_cfg(teacher_ckpt=path, distiller=dict(
+            type='FGDDistiller', student_layers=['neck.out_layers.0'],
+            student_channels=[64], teacher_channels=[64], num_pos='bad')))

@@ -35,6 +35,20 @@ def test_normalised_by_cells_not_channels():
         pytest.approx(1.5)
 
 
+def test_given_num_pos_replaces_the_mask_count():
+    s = torch.ones(1, 2, 2, 2)
+    t = torch.zeros(1, 2, 2, 2)
+    mask = torch.zeros(1, 2, 2, dtype=torch.bool)
+    mask[0, 0, 0] = True  # 1 cell, 2 channels: sum 2
+    loss = ImitationMaskLoss(1.0)
+    assert loss(s, t, mask).item() == pytest.approx(1.0)  # 2 / (2 * 1)
+    assert loss(s, t, mask, num_pos=4).item() == pytest.approx(0.25)
+    assert loss(s, t, mask, num_pos=torch.tensor(4)).item() == \
+        pytest.approx(0.25)
+    assert loss.forward_cells(s[0, :, 0, :1].T, t[0, :, 0, :1].T,
+                              4).item() == pytest.approx(0.25)
+
+
 def test_empty_mask_is_finite_zero_with_gradient():
     adapter = nn.Conv2d(2, 3, 3, padding=1)
     s = adapter(torch.randn(2, 2, 4, 4))

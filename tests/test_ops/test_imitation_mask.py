@@ -223,3 +223,24 @@ def test_benchmark_reference_matches():
     for s, o in zip(seed, ours):
         assert torch.equal(s, o)
     assert any(o.any() for o in ours)
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_non_integer_anchors_match_the_dense_reference(seed):
+    """Anchors with irrational sides (anchor templates: side * sqrt(ratio))
+    and fractional strides, float32: the per-row runs equal a dense float32
+    evaluation of every cell and anchor (the benchmark's reference)."""
+    from fgd_mmrazor.utils.seed_mask import seed_imitation_masks
+    rng = random.Random(100 + seed)
+    side = [32.0, 64.0]
+    anchors = [
+        torch.tensor([[s * math.sqrt(r), s / math.sqrt(r)]
+                      for r in (0.5, 1.0, 2.0, 3.3)]) for s in side
+    ]
+    sizes, strides = [(13, 21), (7, 11)], [7.5, 15]
+    gt = [random_boxes(rng, n, 160, 96).float() for n in (0, 6, 25)]
+    seed_masks = seed_imitation_masks(gt, sizes, strides, anchors, psi=0.5)
+    ours = imitation_masks(gt, sizes, strides, anchors, psi=0.5, joint=False)
+    for s, o in zip(seed_masks, ours):
+        assert torch.equal(s, o)
+    assert any(o.any() for o in ours)

@@ -119,6 +119,13 @@ class FGDDistiller(ConfigurableDistiller):
         mask (dict, optional): Mask recorder config (``ImitationMaskRecorder``
             on the student). Its levels follow ``student_layers``. None
             calls the loss without a mask (e.g. for CWD, PKD, MGD).
+        num_pos (str): The normaliser N_p of the masked imitation losses.
+            'all_levels' (the default): the mask cells of all levels
+            together, so that every masked cell weighs the same whatever
+            its level (the paper's single-map ``2 N_p`` over the union of
+            the levels' cells). 'per_level': each level's loss divides by
+            its own cells, so a level with few cells (e.g. P5 on small
+            objects) weighs as much as one with many.
         **kwargs: ``ConfigurableDistiller`` arguments, merged over the
             generated ones.
     """
@@ -137,6 +144,7 @@ class FGDDistiller(ConfigurableDistiller):
                  connector_channel_keys: Sequence[str] = ('in_channel',
                                                           'out_channel'),
                  mask: Optional[dict] = dict(type='ImitationMask'),
+                 num_pos: str = 'all_levels',
                  student_recorders: Optional[Dict[str, dict]] = None,
                  teacher_recorders: Optional[Dict[str, dict]] = None,
                  connectors: Optional[Dict[str, dict]] = None,
@@ -155,6 +163,9 @@ class FGDDistiller(ConfigurableDistiller):
         if len(set(lengths.values())) != 1:
             raise ValueError('FGDDistiller: give one entry per imitated '
                              f'level in each list, got lengths {lengths}')
+        if num_pos not in ('all_levels', 'per_level'):
+            raise ValueError("FGDDistiller: num_pos must be 'all_levels' or "
+                             f"'per_level', got {num_pos!r}")
         if 'loss' not in loss_prefix:
             raise ValueError('FGDDistiller: loss_prefix must contain "loss" '
                              'or mmengine will not backpropagate the loss, '
@@ -212,6 +223,7 @@ class FGDDistiller(ConfigurableDistiller):
         self.teacher_channels = list(teacher_channels)
         self.has_adapters = connector is not None
         self.sparse_adapters = sparse_adapters
+        self.num_pos = num_pos
 
     def prepare_from_student(self, model) -> None:
         """Check the imitated layers exist, then MMRazor's preparation."""
@@ -275,18 +287,36 @@ class FGDDistiller(ConfigurableDistiller):
             return None
         return module.conv
 
+    def _masked_losses(self) -> List[str]:
+        """Names of the ``ImitationMaskLoss`` losses that read a mask."""
+        return [
+            name for name, mapping in self.loss_forward_mappings.items()
+            if isinstance(self.distill_losses[name], ImitationMaskLoss)
+            and 'mask' in mapping
+        ]
+
     def compute_distill_losses(self) -> dict:
         """MMRazor's loss computation; imitation losses whose adapter can
-        be evaluated at the masked cells only are computed that way."""
+        be evaluated at the masked cells only are computed that way, and
+        masked losses share one N_p with ``num_pos='all_levels'``."""
+        masked = self._masked_losses()
+        num_pos = None
+        if self.num_pos == 'all_levels' and masked:
+            num_pos = sum(
+                int(self.get_record(**self.loss_forward_mappings[name]
+                                    ['mask']).sum()) for name in masked)
         losses = {}
         for loss_name, mapping in self.loss_forward_mappings.items():
             loss_module = self.distill_losses[loss_name]
             conv = self._sparse_conv(loss_name)
+            extra = dict(num_pos=num_pos) if (
+                num_pos is not None and loss_name in masked) else {}
             if conv is None:
-                losses[loss_name] = loss_module(**{
-                    key: self.get_record(**record)
-                    for key, record in mapping.items()
-                })
+                losses[loss_name] = loss_module(
+                    **{
+                        key: self.get_record(**record)
+                        for key, record in mapping.items()
+                    }, **extra)
                 continue
             s_rec = {
                 k: v
@@ -305,7 +335,7 @@ class FGDDistiller(ConfigurableDistiller):
             adapted, (b, i, j) = masked_conv2d_cells(student, mask, conv)
             target = teacher.permute(0, 2, 3, 1)[b, i, j]
             losses[loss_name] = loss_module.forward_cells(
-                adapted, target, len(b))
+                adapted, target, len(b) if num_pos is None else num_pos)
         return losses
 
     def _build(self, gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,

@@ -16,7 +16,7 @@ the mask comes from an ``ImitationMaskRecorder``, see ``FGDDistiller``)::
             mask=dict(from_student=True, recorder='imitation_mask',
                       data_idx=0)))
 """
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -82,7 +82,8 @@ class ImitationMaskLoss(nn.Module):
     def forward(self,
                 preds_S: Tensor,
                 preds_T: Tensor,
-                mask: Optional[Tensor] = None) -> Tensor:
+                mask: Optional[Tensor] = None,
+                num_pos: Optional[Union[int, Tensor]] = None) -> Tensor:
         """Compute the loss.
 
         Args:
@@ -92,6 +93,10 @@ class ImitationMaskLoss(nn.Module):
             mask (Tensor, optional): Imitation mask, (B, H, W), bool or 0/1.
                 None imitates every cell (the paper's "whole feature map"
                 ablation). Defaults to None.
+            num_pos (int | Tensor, optional): The normaliser N_p. Defaults
+                to the number of cells of ``mask`` (or of the map); the
+                distiller passes the mask cells of all levels together
+                (``FGDDistiller(num_pos='all_levels')``).
 
         Returns:
             Tensor: A scalar, float32 or wider. A batch whose mask is empty
@@ -103,13 +108,15 @@ class ImitationMaskLoss(nn.Module):
         dtype = torch.promote_types(preds_S.dtype, torch.float32)
         diff = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2)
         if mask is None:
-            num_pos = diff.new_tensor(float(diff.numel() // diff.shape[1]))
+            cells = diff.new_tensor(float(diff.numel() // diff.shape[1]))
             total = diff.sum()
         else:
             weight = mask.to(dtype).unsqueeze(1)  # (B, 1, H, W)
-            num_pos = weight.sum()
+            cells = weight.sum()
             total = (diff * weight).sum()
-        return self.loss_weight * total / (2 * num_pos.clamp(min=1))
+        if num_pos is not None:
+            cells = torch.as_tensor(num_pos, dtype=dtype, device=diff.device)
+        return self.loss_weight * total / (2 * cells.clamp(min=1))
 
     def forward_cells(self, preds_S: Tensor, preds_T: Tensor,
                       num_cells: int) -> Tensor:
@@ -119,7 +126,8 @@ class ImitationMaskLoss(nn.Module):
             preds_S (Tensor): Adapted student vectors of the N_p masked
                 cells, (N_p, C).
             preds_T (Tensor): Teacher vectors of the same cells, (N_p, C).
-            num_cells (int): N_p (0 gives 0).
+            num_cells (int): N_p: the number of masked cells, of this
+                level or of all levels (0 gives 0).
 
         Returns:
             Tensor: ``loss_weight * sum((s - t)^2) / (2 N_p)``, as
