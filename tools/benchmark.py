@@ -11,7 +11,10 @@ Measures, side by side, with medians of several runs after warm-up:
   asserted), and its time for 1 to 500 boxes per image and 320 to 1280 px;
 * one training step of YOLOv5-s alone, a no-grad eval forward of the
   YOLOv5-l teacher (backbone + neck) and one step of the distilled pair
-  (``configs/fgd_yolov5s_from_l.py``), at ``--batch`` and ``--img``;
+  (``configs/fgd_yolov5s_from_l.py``), at ``--batch`` and ``--img``, with
+  ``--step-boxes`` boxes per image drawn ``uniform`` (8 px to 0.4 x the
+  input) or ``coco`` (COCO's mix: 41% small, 34% medium, 25% large
+  objects); the imitation mask's share of the cells is printed with it;
 * peak memory of each (CUDA: ``max_memory_allocated``; CPU: the peak RSS of
   a fresh process per mode, minus that of a process that only imports).
 
@@ -43,6 +46,11 @@ def parse_args():
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--img', type=int, default=320)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--step-boxes', type=int, default=20,
+                        help='boxes per image in the step benchmark')
+    parser.add_argument('--box-sizes', default='uniform',
+                        choices=['uniform', 'coco'],
+                        help='box size distribution of the step benchmark')
     parser.add_argument('--json', help='write the figures to this file')
     parser.add_argument('--skip-step', action='store_true',
                         help='mask figures only')
@@ -94,6 +102,28 @@ def random_boxes(num_imgs, num_boxes, img, device, seed=0):
     boxes = []
     for _ in range(num_imgs):
         wh = torch.rand(num_boxes, 2, generator=g) * img * 0.4 + 8
+        xy = torch.rand(num_boxes, 2, generator=g) * (img - wh)
+        boxes.append(torch.cat([xy, xy + wh], 1).to(device))
+    return boxes
+
+
+def coco_like_boxes(num_imgs, num_boxes, img, device, seed=0):
+    """Boxes with COCO's size mix (41% small: sqrt(area) < 32 px, 34%
+    medium: 32-96 px, 25% large), sizes relative to a 640 px input, aspect
+    ratios from 1:2 to 2:1, inside the image."""
+    g = torch.Generator().manual_seed(seed)
+    scale = img / 640
+    boxes = []
+    for _ in range(num_imgs):
+        kind = torch.multinomial(torch.tensor([0.41, 0.34, 0.25]),
+                                 num_boxes, replacement=True, generator=g)
+        lo = torch.tensor([8., 32., 96.])[kind]
+        hi = torch.tensor([32., 96., 400.])[kind]
+        side = (lo + (hi - lo) * torch.rand(num_boxes, generator=g)) * scale
+        ratio = torch.exp((torch.rand(num_boxes, generator=g) * 2 - 1) *
+                          0.6931)
+        wh = torch.stack([side * ratio.sqrt(), side / ratio.sqrt()], 1)
+        wh = wh.clamp(max=img - 1)
         xy = torch.rand(num_boxes, 2, generator=g) * (img - wh)
         boxes.append(torch.cat([xy, xy + wh], 1).to(device))
     return boxes
@@ -159,9 +189,11 @@ def build_models(device, need_teacher=True, need_student=True):
     return algo
 
 
-def make_batch(batch, img, device):
+def make_batch(args):
+    batch, img, device = args.batch, args.img, args.device
     inputs = torch.rand(batch, 3, img, img, device=device)
-    boxes = random_boxes(batch, 20, img, device, seed=1)
+    draw = coco_like_boxes if args.box_sizes == 'coco' else random_boxes
+    boxes = draw(batch, args.step_boxes, img, device, seed=1)
     rows = [
         torch.cat([torch.full((len(b), 1), i, device=device),
                    torch.zeros(len(b), 1, device=device), b], 1)
@@ -209,7 +241,7 @@ def child(args):
         from mmengine.hub import get_model
         from mmengine.config import Config
         cfg = Config.fromfile(CONFIG)
-        inputs, samples = make_batch(args.batch, args.img, args.device)
+        inputs, samples = make_batch(args)
         if args.mode == 'distill':
             fn = step_fns(build_models(args.device), inputs,
                           samples)['distill']
@@ -250,23 +282,45 @@ def _peak_rss_mb():
 
 def peak_rss(args, mode):
     cmd = [sys.executable, __file__, '--mode', mode, '--device', 'cpu',
-           '--batch', str(args.batch), '--img', str(args.img)]
+           '--batch', str(args.batch), '--img', str(args.img),
+           '--step-boxes', str(args.step_boxes), '--box-sizes',
+           args.box_sizes]
     env = dict(os.environ, PYTHONPATH=REPO)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                          env=env).stdout
     return json.loads(out.strip().splitlines()[-1])['peak_mb']
 
 
+def mask_coverage(algo, fns):
+    """Share of the cells in the step's imitation mask (the sparse
+    adapters' work follows it), per level and overall."""
+    fns['distill']()
+    masks = [
+        algo.distiller.get_record('imitation_mask', True, data_idx=i)
+        for i in range(len(algo.distiller.level_names))
+    ]
+    return dict(
+        step_mask_coverage=sum(int(m.sum()) for m in masks) /
+        sum(m.numel() for m in masks),
+        step_mask_coverage_by_level={
+            name: float(m.float().mean())
+            for name, m in zip(algo.distiller.level_names, masks)
+        })
+
+
 def bench_step(args):
     device = args.device
     algo = build_models(device)
-    inputs, samples = make_batch(args.batch, args.img, device)
+    inputs, samples = make_batch(args)
     fns = step_fns(algo, inputs, samples)
+    coverage = mask_coverage(algo, fns)
     res = interleaved_medians(
         {f'step_{name}_s': fns[name]
          for name in ('student', 'teacher', 'distill')}, device,
         args.repeats)
     res['step_teacher_fwd_s'] = res.pop('step_teacher_s')
+    res['step_boxes_per_img'] = f'{args.step_boxes} ({args.box_sizes})'
+    res.update(coverage)
     res['distill_overhead'] = res['step_distill_s'] / (
         res['step_student_s'] + res['step_teacher_fwd_s']) - 1
     if device == 'cuda':
@@ -314,7 +368,7 @@ def profile_step(args, steps=3):
     each part (torch.profiler scopes around the algorithm's pieces)."""
     from torch.profiler import ProfilerActivity, profile, record_function
     algo = build_models(args.device)
-    inputs, samples = make_batch(args.batch, args.img, args.device)
+    inputs, samples = make_batch(args)
     fns = step_fns(algo, inputs, samples)
     fns['distill']()  # warm-up
     rec = algo.distiller.student_recorders.recorders['imitation_mask']

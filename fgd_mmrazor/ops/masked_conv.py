@@ -50,9 +50,18 @@ def masked_conv2d_cells(feat: Tensor, mask: Tensor,
     rows = (i[:, None] + offsets)[:, :, None]  # (N, k, 1)
     cols = (j[:, None] + offsets)[:, None, :]  # (N, 1, k)
     patches = x[b[:, None, None], rows, cols]  # (N, k, k, C_in)
-    weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.out_channels, -1)
-    out = patches.reshape(len(b), weight.shape[1]) @ weight.t().to(
-        patches.dtype)
+    c_out, c_in = conv.out_channels, conv.in_channels
+    if len(b) < c_out:
+        # Fewer cells than output channels: reorder the (smaller) patches
+        # to the weight's (C_in, k, k) order and use the weight as a view,
+        # so that neither it nor its gradient (4.7 M values for a 512 ->
+        # 1024 adapter) is copied.
+        patches = patches.permute(0, 3, 1, 2).reshape(len(b), c_in * k * k)
+        weight = conv.weight.view(c_out, -1)
+    else:
+        patches = patches.reshape(len(b), k * k * c_in)
+        weight = conv.weight.permute(0, 2, 3, 1).reshape(c_out, -1)
+    out = patches @ weight.t().to(patches.dtype)
     if conv.bias is not None:
         out = out + conv.bias.to(out.dtype)
     return out, (b, i, j)

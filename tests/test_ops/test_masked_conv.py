@@ -8,14 +8,16 @@ from fgd_mmrazor.ops.masked_conv import is_same_size_conv, masked_conv2d_cells
 
 
 @pytest.mark.parametrize('k', [1, 3, 5])
-def test_masked_cells_equal_the_dense_conv(k):
+@pytest.mark.parametrize('keep', [0.4, 0.03])  # more / fewer cells than C_out
+def test_masked_cells_equal_the_dense_conv(k, keep):
     torch.manual_seed(k)
     conv = nn.Conv2d(6, 10, k, padding=k // 2).double()
     feat = torch.randn(3, 6, 7, 9, dtype=torch.float64, requires_grad=True)
-    mask = torch.rand(3, 7, 9) > 0.6
+    mask = torch.rand(3, 7, 9) > 1 - keep
     mask[:, 0, 0] = mask[:, -1, -1] = True  # borders (zero padding)
     mask[1] = False  # an image without cells
     out, (b, i, j) = masked_conv2d_cells(feat, mask, conv)
+    assert (len(b) < 10) == (keep < 0.1)  # both weight layouts are used
     dense = conv(feat).permute(0, 2, 3, 1)[mask]
     torch.testing.assert_close(out, dense)
     assert torch.equal(torch.stack([b, i, j], 1), torch.nonzero(mask))
