@@ -367,3 +367,23 @@ def test_num_pos_all_levels_shares_one_normaliser(teacher_ckpt, sparse):
         MODELS.build(algorithm_cfg(teacher_ckpt=path, distiller=dict(
             type='FGDDistiller', student_layers=['neck.out_layers.0'],
             student_channels=[64], teacher_channels=[64], num_pos='bad')))
+
+
+def test_student_initialised_as_the_student_alone(teacher_ckpt):
+    """Building the adapters and the teacher draws no random number: with
+    the same seed, the distilled student's initial weights (after
+    init_weights, as the runner does) equal the student trained alone's,
+    so a distilled run and its baseline differ by the imitation only."""
+    from mmengine.runner import set_random_seed
+    path, _ = teacher_ckpt
+    set_random_seed(3)
+    alone = get_model(YOLOV5_N, pretrained=False)
+    alone.init_weights()
+    set_random_seed(3)
+    algo = MODELS.build(three_level_cfg(path))
+    algo.init_weights()
+    student = algo.student.state_dict()
+    for k, v in alone.state_dict().items():
+        assert torch.equal(student[k], v), k
+    adapters = [p for p in algo.distiller.parameters()]
+    assert adapters and any(p.abs().sum() > 0 for p in adapters)

@@ -11,14 +11,22 @@ method needs:
 * ``teacher_ckpt`` is required unless ``teacher_ckpt_required=False``, is
   loaded with ``weights_only`` (see ``fgd_mmrazor.utils.checkpoint``), and a
   checkpoint that leaves backbone or neck weights unloaded is an error
-  that names the keys.
+  that names the keys;
+* the teacher and the adapters are built without drawing from the random
+  streams (``preserve_rng``), so that with the same seed the student is
+  initialised exactly as the same student trained alone: a distilled run
+  and its baseline differ by the imitation only, not by the draw of the
+  initial weights (tests/test_models/test_fgd_distill.py).
 """
+import contextlib
+import random
 import os.path as osp
-from typing import Dict, Optional, Union
+from typing import Dict, Iterator, Optional, Union
 
+import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
-import torch
 from mmengine.model import BaseModel, revert_sync_batchnorm
 from torch import nn
 from mmrazor.models.algorithms import FpnTeacherDistill
@@ -26,7 +34,25 @@ from mmrazor.registry import MODELS
 
 from ...utils.checkpoint import load_teacher_checkpoint
 
-__all__ = ['FGDDistill', 'resolve_model_cfg']
+__all__ = ['FGDDistill', 'resolve_model_cfg', 'preserve_rng']
+
+
+@contextlib.contextmanager
+def preserve_rng() -> Iterator[None]:
+    """Restore the torch (CPU and CUDA), numpy and Python random states on
+    exit: what runs inside draws no number from the caller's streams."""
+    states = (torch.get_rng_state(), np.random.get_state(),
+              random.getstate())
+    cuda = torch.cuda.get_rng_state_all() if \
+        torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def resolve_model_cfg(cfg: Union[BaseModel, Dict]) -> Union[BaseModel, Dict]:
@@ -97,11 +123,23 @@ class FGDDistill(FpnTeacherDistill):
                 'Set model.teacher_ckpt to the checkpoint of the teacher '
                 'config.')
         teacher = resolve_model_cfg(teacher)
-        if 'architecture' in kwargs:
-            kwargs['architecture'] = resolve_model_cfg(kwargs['architecture'])
+        architecture = resolve_model_cfg(kwargs.pop('architecture'))
+        if isinstance(architecture, dict):
+            architecture = MODELS.build(architecture)
+        # Everything built after the student (adapters, teacher) and the
+        # build-time checks draw no random number: the runner's
+        # init_weights() then initialises the student from the same random
+        # state as the student trained alone with the same seed.
+        with preserve_rng():
+            self._build_parts(architecture, distiller, teacher, teacher_ckpt,
+                        check_features, **kwargs)
+
+    def _build_parts(self, architecture, distiller, teacher, teacher_ckpt,
+               check_features, **kwargs) -> None:
         # The parent loads teacher_ckpt with mmengine's loader; load it here
         # instead, with the checks above and below.
         super().__init__(
+            architecture=architecture,
             distiller=distiller,
             teacher=teacher,
             teacher_ckpt=None,
