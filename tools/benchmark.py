@@ -67,20 +67,30 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def interleaved_medians(fns, device, repeats, warmup=1):
+def interleaved_medians(fns, device, repeats, warmup=1, cpu_times=None):
     """Median time of each function, timed in rounds (one call of each per
-    round), so that a slow phase of a shared machine hits all alike."""
+    round), so that a slow phase of a shared machine hits all alike.
+
+    If ``cpu_times`` is a dict, it receives the median CPU time of this
+    process (all threads) per function: on a shared machine it does not
+    count the time other processes hold the cores.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             sync(device)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    if cpu_times is not None:
+        cpu_times.update(
+            {name: statistics.median(ts) for name, ts in cpu.items()})
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -141,16 +151,23 @@ def bench_mask(device, repeats):
     seed = seed_imitation_masks([b.cpu() for b in boxes], sizes, STRIDES,
                                 [a.cpu() for a in anchors])
     same = all(torch.equal(a.cpu(), b) for a, b in zip(ours, seed))
-    t_seed = median_time(
-        lambda: seed_imitation_masks([b.cpu() for b in boxes], sizes,
-                                     STRIDES, [a.cpu() for a in anchors]),
-        'cpu', max(3, repeats // 2))
-    t_ours = median_time(
-        lambda: imitation_masks(boxes, sizes, STRIDES, anchors, joint=False),
-        device, repeats * 4)
-    t_joint = median_time(
-        lambda: imitation_masks(boxes, sizes, STRIDES, anchors), device,
-        repeats * 4)
+    # Interleaved rounds (one seed call, then four of each of ours), so a
+    # slow phase of a shared machine slows both alike.
+    times = interleaved_medians(
+        dict(
+            seed=lambda: seed_imitation_masks(
+                [b.cpu() for b in boxes], sizes, STRIDES,
+                [a.cpu() for a in anchors]),
+            ours=lambda: [
+                imitation_masks(boxes, sizes, STRIDES, anchors, joint=False)
+                for _ in range(4)
+            ],
+            joint=lambda: [
+                imitation_masks(boxes, sizes, STRIDES, anchors)
+                for _ in range(4)
+            ]), device, max(5, repeats))
+    t_seed, t_ours, t_joint = (times['seed'], times['ours'] / 4,
+                               times['joint'] / 4)
     by_boxes = {}
     for n in (1, 10, 50, 100, 200, 500):
         bx = random_boxes(16, n, img, device, seed=n)
@@ -314,11 +331,15 @@ def bench_step(args):
     inputs, samples = make_batch(args)
     fns = step_fns(algo, inputs, samples)
     coverage = mask_coverage(algo, fns)
+    cpu = {}
     res = interleaved_medians(
         {f'step_{name}_s': fns[name]
          for name in ('student', 'teacher', 'distill')}, device,
-        args.repeats)
+        args.repeats, cpu_times=cpu)
     res['step_teacher_fwd_s'] = res.pop('step_teacher_s')
+    if device == 'cpu':
+        res['distill_overhead_cpu_time'] = cpu['step_distill_s'] / (
+            cpu['step_student_s'] + cpu['step_teacher_s']) - 1
     res['step_boxes_per_img'] = f'{args.step_boxes} ({args.box_sizes})'
     res.update(coverage)
     res['distill_overhead'] = res['step_distill_s'] / (

@@ -273,6 +273,7 @@ class _Levels:
             torch.floor((cy - ry) / sy - 0.5).clamp(min=0), h1).long()
         hi_i = torch.minimum(
             torch.ceil((cy + ry) / sy - 0.5).clamp(min=0), h1).long()
+        base = offsets[lvl] + img * h * (w + 1)  # flat index of (0, 0)
         # One entry per (level, image, box, row): no padding, no loop.
         num_rows = torch.where(feasible.any(1), hi_i - lo_i + 1,
                                hi_i.new_zeros(()))
@@ -283,37 +284,50 @@ class _Levels:
         e = torch.repeat_interleave(
             torch.arange(len(idx), device=device), num_rows,
             output_size=total)
-        # Per-row copies of the entry's values: three gathers in all.
-        base = offsets[lvl] + img * h * (w + 1)  # flat index of (0, 0)
-        first_row = torch.cumsum(num_rows, 0) - num_rows
-        r_base, r_lo, r_w = torch.stack([base, lo_i - first_row, w],
-                                        dim=1)[e].unbind(1)
-        r_x1, r_y1, r_x2, r_y2, r_area, r_t, r_sx, r_sy = torch.stack(
-            [x1, y1, x2, y2, area_b, t, sx, sy], dim=1)[e, :, None].unbind(1)
-        a_w, a_h, a_area, a_c = torch.stack([aw, ah, area_a, c],
-                                            dim=-1)[e].unbind(-1)  # (R, A)
-        rows = r_lo + torch.arange(total, device=device)
-        oy = _overlap(r_y1, r_y2, (rows[:, None].to(bx.dtype) + 0.5) * r_sy,
-                      a_h)  # (R, A)
-        q = torch.where(oy > 0, a_c / oy, oy.new_full((), math.inf))
-        w1 = (r_w - 1).to(bx.dtype)[:, None]
-        # The run's bounds, widened by a slack larger than any rounding:
-        # the first passing column is `first` or `first + 1`, the last is
+        # Everything a row needs, prepared per (entry, anchor) or per entry
+        # and copied to the rows with two gathers. The bounds are widened
+        # by a slack larger than any rounding (far below a cell): the first
+        # passing column is then `first` or `first + 1`, the last one
         # `last` or `last - 1`.
-        slack = 1e-3 * r_sx + 1e-6 * (r_x1.abs() + r_x2.abs() + a_w)
-        first = torch.ceil((r_x1 - a_w / 2 + q - slack) / r_sx - 0.5)
-        last = torch.floor((r_x2 + a_w / 2 - q + slack) / r_sx - 0.5)
-        first = torch.minimum(first.clamp(min=0), w1)
-        last = torch.minimum(last.clamp(min=0), w1)
-        # The exact test (a brute force's formula) at those four columns,
-        # held as exact floats: (R, A, 4).
+        half_w, half_h = aw / 2, ah / 2
+        slack = 1e-3 * sx[:, None] + 1e-6 * (x1.abs() + x2.abs())[:, None] \
+            + 1e-6 * aw
+        inv_sx = 1 / sx[:, None]
+        # Fields first, so that each gathered field is contiguous.
+        per_anchor = torch.stack([
+            half_w, half_h, area_b[:, None] + area_a, c,
+            (x1[:, None] - half_w - slack) * inv_sx - 0.5,
+            (x2[:, None] + half_w + slack) * inv_sx - 0.5
+        ])[:, e]  # (6, R, A)
+        r_hw, r_hh, r_sum, r_c, u_first, u_last = per_anchor.unbind(0)
+        first_row = torch.cumsum(num_rows, 0) - num_rows
+        per_entry = torch.stack([
+            x1, y1, x2, y2, sx, sy, inv_sx[:, 0], t, (w - 1).to(bx.dtype),
+            (lo_i - first_row).to(bx.dtype)
+        ])[:, e, None]  # (10, R, 1)
+        r_x1, r_y1, r_x2, r_y2, r_sx, r_sy, r_inv_sx, r_t, w1, r_lo = \
+            per_entry.unbind(0)
+        # (R, 1) row index, exact in floats
+        rows = r_lo + torch.arange(total, device=device,
+                                   dtype=bx.dtype)[:, None]
+        centre_y = (rows + 0.5) * r_sy
+        oy = (torch.minimum(r_y2, centre_y + r_hh) -
+              torch.maximum(r_y1, centre_y - r_hh)).clamp(min=0)  # (R, A)
+        q = torch.where(oy > 0, r_c / oy, oy.new_full((), math.inf))
+        q = q * r_inv_sx
+        first = torch.minimum(torch.ceil(u_first + q).clamp(min=0), w1)
+        last = torch.minimum(torch.floor(u_last - q).clamp(min=0), w1)
+        # The exact test (a brute force's formula) at those four columns:
+        # (R, A, 4).
         steps = torch.tensor([0., 1.], device=device, dtype=bx.dtype)
         cols = torch.cat([first[..., None] + steps,
                           last[..., None] - steps], dim=-1)
-        ox = _overlap(r_x1[..., None], r_x2[..., None],
-                      (cols + 0.5) * r_sx[..., None], a_w[..., None])
-        iou = _iou(oy[..., None] * ox, r_area[..., None], a_area[..., None])
-        ok = iou > r_t[..., None]
+        centre_x = (cols + 0.5) * r_sx[..., None]
+        hw = r_hw[..., None]
+        ox = (torch.minimum(r_x2[..., None], centre_x + hw) -
+              torch.maximum(r_x1[..., None], centre_x - hw)).clamp(min=0)
+        inter = oy[..., None] * ox
+        ok = inter / (r_sum[..., None] - inter) > r_t[..., None]
         ok_first, ok_first1, ok_last, ok_last1 = ok.unbind(-1)
         ok_first1 &= first < w1  # column W does not exist
         ok_last1 &= last > 0  # nor does column -1
@@ -321,12 +335,12 @@ class _Levels:
         stop = last - (~ok_last).to(last.dtype)
         run = (ok_first | ok_first1) & (ok_last | ok_last1) & (start <= stop)
         # Rows hold W + 1 slots: the -1 of a run ending at W - 1 fits.
-        row_base = (r_base + rows * (r_w + 1))[:, None].expand_as(run)[run]
-        pos = torch.cat([row_base + start[run].long(),
-                         row_base + stop[run].long() + 1])
-        val = torch.ones(len(pos), dtype=edges.dtype, device=device)
-        val[len(pos) // 2:] = -1
-        edges.index_add_(0, pos, val)
+        row_base = (base[e] + rows[:, 0].long() * (w[e] + 1))[:, None]
+        pos = torch.stack([row_base + start.long(),
+                           row_base + stop.long() + 1], dim=-1)[run]
+        val = torch.tensor([1, -1], dtype=edges.dtype,
+                           device=device).repeat(len(pos))
+        edges.index_add_(0, pos.view(-1), val)
 
 
 def imitation_masks(gt_bboxes: Sequence[Tensor],
