@@ -12,7 +12,10 @@ gradient in:
 * iterations ``[0, adapter_only_iters)``: ``student_grad_scale = 0`` (the
   student trains on detection only, the adapters on imitation);
 * the next ``ramp_iters``: the scale rises linearly to 1;
-* afterwards: 1 (the plain method).
+* afterwards: 1 (the plain method);
+* optionally, the last ``fade_out_iters`` of training: the scale falls
+  linearly to 0 (the student ends on the detection loss alone, the
+  imitation having shaped its features before).
 
 The imitation loss is computed and logged unchanged throughout; only the
 gradient into the student is scaled (``FGDDistiller.student_grad_scale``).
@@ -33,14 +36,19 @@ from mmengine.registry import HOOKS
 __all__ = ['AdapterWarmupHook', 'student_grad_scale_at']
 
 
-def student_grad_scale_at(it: int, adapter_only_iters: int,
-                          ramp_iters: int) -> float:
-    """The scale at 0-based iteration ``it``."""
+def student_grad_scale_at(it: int,
+                          adapter_only_iters: int,
+                          ramp_iters: int,
+                          fade_out_iters: int = 0,
+                          max_iters: int = 0) -> float:
+    """The scale at 0-based iteration ``it`` of ``max_iters``."""
     if it < adapter_only_iters:
         return 0.0
-    if ramp_iters <= 0:
-        return 1.0
-    return min(1.0, (it - adapter_only_iters + 1) / ramp_iters)
+    scale = 1.0 if ramp_iters <= 0 else min(
+        1.0, (it - adapter_only_iters + 1) / ramp_iters)
+    if fade_out_iters > 0:
+        scale = min(scale, max(0.0, (max_iters - 1 - it) / fade_out_iters))
+    return scale
 
 
 @HOOKS.register_module()
@@ -52,18 +60,25 @@ class AdapterWarmupHook(Hook):
             learn from the imitation loss. Defaults to 0.
         ramp_iters (int): Iterations of the linear ramp that follows.
             Defaults to 0.
+        fade_out_iters (int): Iterations at the end of training over which
+            the scale falls linearly to 0 (reached at the last iteration).
+            Defaults to 0 (no fade-out).
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, adapter_only_iters: int = 0,
-                 ramp_iters: int = 0) -> None:
-        if adapter_only_iters < 0 or ramp_iters < 0:
-            raise ValueError('AdapterWarmupHook: adapter_only_iters and '
-                             'ramp_iters must be >= 0, got '
-                             f'{adapter_only_iters}, {ramp_iters}')
+    def __init__(self,
+                 adapter_only_iters: int = 0,
+                 ramp_iters: int = 0,
+                 fade_out_iters: int = 0) -> None:
+        if min(adapter_only_iters, ramp_iters, fade_out_iters) < 0:
+            raise ValueError('AdapterWarmupHook: adapter_only_iters, '
+                             'ramp_iters and fade_out_iters must be >= 0, '
+                             f'got {adapter_only_iters}, {ramp_iters}, '
+                             f'{fade_out_iters}')
         self.adapter_only_iters = adapter_only_iters
         self.ramp_iters = ramp_iters
+        self.fade_out_iters = fade_out_iters
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         model = runner.model.module if is_model_wrapper(
@@ -74,6 +89,7 @@ class AdapterWarmupHook(Hook):
             raise TypeError('AdapterWarmupHook needs an algorithm whose '
                             'distiller is an FGDDistiller')
         scale = student_grad_scale_at(runner.iter, self.adapter_only_iters,
-                                      self.ramp_iters)
+                                      self.ramp_iters, self.fade_out_iters,
+                                      runner.max_iters)
         distiller.student_grad_scale = scale
         runner.message_hub.update_scalar('train/imitation_grad_scale', scale)

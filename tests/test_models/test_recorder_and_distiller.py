@@ -193,18 +193,28 @@ def test_adapter_warmup_schedule_and_hook():
     ]
     assert student_grad_scale_at(0, 0, 0) == 1.0
     assert student_grad_scale_at(2, 2, 0) == 1.0
+    # fade-out over the last 4 of 12 iterations, reaching 0 at the last
+    assert [student_grad_scale_at(i, 2, 2, 4, 12) for i in range(12)] == [
+        0, 0, 0.5, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0
+    ]
     with pytest.raises(ValueError):
         AdapterWarmupHook(adapter_only_iters=-1)
+    with pytest.raises(ValueError):
+        AdapterWarmupHook(fade_out_iters=-1)
     distiller = FGDDistiller(student_layers=['a'], student_channels=[4],
                              teacher_channels=[6], mask=None)
     hub = MessageHub.get_instance('adapter_warmup_test')
-    runner = SimpleNamespace(iter=4, message_hub=hub,
+    runner = SimpleNamespace(iter=4, max_iters=20, message_hub=hub,
                              model=SimpleNamespace(distiller=distiller))
     AdapterWarmupHook(adapter_only_iters=3, ramp_iters=4).before_train_iter(
         runner, 0)
     assert distiller.student_grad_scale == 0.5
+    runner.iter = 17
+    AdapterWarmupHook(3, 4, fade_out_iters=4).before_train_iter(runner, 0)
+    assert distiller.student_grad_scale == 0.5  # (20 - 1 - 17) / 4
+    runner.iter = 4
     assert hub.get_scalar('train/imitation_grad_scale').current() == 0.5
     with pytest.raises(TypeError, match='FGDDistiller'):
         AdapterWarmupHook().before_train_iter(
-            SimpleNamespace(iter=0, message_hub=hub,
+            SimpleNamespace(iter=0, max_iters=1, message_hub=hub,
                             model=SimpleNamespace()), 0)
