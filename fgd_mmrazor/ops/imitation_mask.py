@@ -116,20 +116,17 @@ def pad_gt_bboxes(gt_bboxes: Sequence[Tensor],
     return boxes, valid
 
 
-def _overlap(lo: Tensor, hi: Tensor, centre: Tensor, size: Tensor) -> Tensor:
-    """1-D overlap of [lo, hi] with [centre - size/2, centre + size/2].
-
-    All arguments broadcast against each other (e.g. per box, per column,
-    per anchor).
-    """
-    half = size / 2
+def _overlap(lo: Tensor, hi: Tensor, centre: Tensor, half: Tensor) -> Tensor:
+    """1-D overlap of [lo, hi] with [centre - half, centre + half] (all
+    arguments broadcast), the formula every IoU here is computed with."""
     return (torch.minimum(hi, centre + half) -
             torch.maximum(lo, centre - half)).clamp(min=0)
 
 
-def _iou(inter: Tensor, area_box: Tensor, area_anchor: Tensor) -> Tensor:
-    """IoU from the intersection (same formula as a brute-force IoU)."""
-    return inter / (area_box + area_anchor - inter)
+def _iou(inter: Tensor, area_sum: Tensor) -> Tensor:
+    """IoU from the intersection and ``area_box + area_anchor`` (the same
+    operations, in the same order, as a brute-force IoU)."""
+    return inter / (area_sum - inter)
 
 
 class _Level:
@@ -193,7 +190,7 @@ class _Levels:
         inter = ox * oy  # (L, B, N, A)
         area_box = ((x2 - x1) * (y2 - y1))[..., 0]  # (L, B, N, 1)
         area_a = self.area[:, None, None, :]
-        return _iou(inter, area_box, area_a).amax(dim=-1)
+        return _iou(inter, area_box + area_a).amax(dim=-1)
 
     def _axis_overlap_at_nearest(self, lo, hi, stride, size, anchor):
         # lo, hi (L, B, N, 1, 1); stride, size (L, 1, 1, 1, 1)
@@ -201,10 +198,8 @@ class _Levels:
         cand = torch.cat([centre.floor(), centre.ceil()], dim=-1)
         cand = torch.minimum(cand.clamp(min=0), size - 1)  # (L, B, N, 1, 2)
         half = anchor[:, None, None, :, None] / 2  # (L, 1, 1, A, 1)
-        centres = (cand + 0.5) * stride
-        ov = (torch.minimum(hi, centres + half) -
-              torch.maximum(lo, centres - half)).clamp(min=0)
-        return ov.amax(dim=-1)  # (L, B, N, A)
+        return _overlap(lo, hi, (cand + 0.5) * stride,
+                        half).amax(dim=-1)  # (L, B, N, A)
 
     def masks(self, boxes: Tensor, active: Tensor,
               thr: Tensor) -> List[Tensor]:
@@ -311,8 +306,7 @@ class _Levels:
         rows = r_lo + torch.arange(total, device=device,
                                    dtype=bx.dtype)[:, None]
         centre_y = (rows + 0.5) * r_sy
-        oy = (torch.minimum(r_y2, centre_y + r_hh) -
-              torch.maximum(r_y1, centre_y - r_hh)).clamp(min=0)  # (R, A)
+        oy = _overlap(r_y1, r_y2, centre_y, r_hh)  # (R, A)
         q = torch.where(oy > 0, r_c / oy, oy.new_full((), math.inf))
         q = q * r_inv_sx
         first = torch.minimum(torch.ceil(u_first + q).clamp(min=0), w1)
@@ -323,11 +317,9 @@ class _Levels:
         cols = torch.cat([first[..., None] + steps,
                           last[..., None] - steps], dim=-1)
         centre_x = (cols + 0.5) * r_sx[..., None]
-        hw = r_hw[..., None]
-        ox = (torch.minimum(r_x2[..., None], centre_x + hw) -
-              torch.maximum(r_x1[..., None], centre_x - hw)).clamp(min=0)
-        inter = oy[..., None] * ox
-        ok = inter / (r_sum[..., None] - inter) > r_t[..., None]
+        ox = _overlap(r_x1[..., None], r_x2[..., None], centre_x,
+                      r_hw[..., None])
+        ok = _iou(oy[..., None] * ox, r_sum[..., None]) > r_t[..., None]
         ok_first, ok_first1, ok_last, ok_last1 = ok.unbind(-1)
         ok_first1 &= first < w1  # column W does not exist
         ok_last1 &= last > 0  # nor does column -1
