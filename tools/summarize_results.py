@@ -2,18 +2,41 @@
 
     python tools/summarize_results.py work_dirs/demo work_dirs/exp
 
-Rows: teacher, baseline and distilled from every report.json found, and
-the ablations (``full_seed*``: whole feature map, ``gt_box_seed*``: inside
-the boxes) from their work dir names.
+Rows: teacher, baseline and distilled from every report.json found. A
+distilled run's row is named after its work dir (``<name>_seed<N>``):
+``main`` (or a dir without that pattern, e.g. ``work_dirs/demo``) is the
+default imitation mask, ``full`` the whole feature map, ``gt_box`` inside
+the boxes, any other name its own row. The last column pairs each
+distilled run with the baseline of the same seed (the seed is read from
+the run's report.md) and gives the mean difference.
 """
 import glob
 import json
 import os.path as osp
+import re
 import statistics
 import sys
 
+NAMES = {
+    'main': 'distilled, imitation mask (psi 0.5)',
+    'full': 'distilled, whole feature map (no mask)',
+    'gt_box': 'distilled, inside GT boxes',
+}
+
+
+def _seed(report_json):
+    md = osp.join(osp.dirname(report_json), 'report.md')
+    if osp.isfile(md):
+        with open(md) as f:
+            found = re.search(r'Seed (\d+);', f.read())
+        if found:
+            return int(found.group(1))
+    found = re.search(r'_seed(\d+)$', osp.basename(osp.dirname(report_json)))
+    return int(found.group(1)) if found else None
+
 
 def collect(roots):
+    """{row name: [(mAP, seed, path)]}"""
     rows = {}
     for root in roots:
         for path in sorted(
@@ -22,27 +45,32 @@ def collect(roots):
             with open(path) as f:
                 maps = json.load(f)['val_bbox_mAP']
             run = osp.basename(osp.dirname(path))
+            found = re.match(r'(.+)_seed\d+$', run)
+            kind = found.group(1) if found else 'main'
+            seed = _seed(path)
             for stage, value in maps.items():
                 name = stage
-                if stage == 'distilled' and run.startswith('full_'):
-                    name = 'distilled, whole feature map (no mask)'
-                elif stage == 'distilled' and run.startswith('gt_box_'):
-                    name = 'distilled, inside GT boxes'
-                elif stage == 'distilled':
-                    name = 'distilled, imitation mask (psi 0.5)'
-                rows.setdefault(name, []).append((value, path))
+                if stage == 'distilled':
+                    name = NAMES.get(kind, f'distilled, {kind}')
+                rows.setdefault(name, []).append((value, seed, path))
     return rows
 
 
 def main():
     rows = collect(sys.argv[1:] or ['work_dirs'])
-    print('| model | bbox mAP (mean +- std) | runs | values |')
-    print('| --- | --- | --- | --- |')
+    base = {seed: v for v, seed, _ in rows.get('baseline', [])}
+    print('| model | bbox mAP (mean +- std) | runs | values (seed) | '
+          'minus the same seed\'s baseline (mean) |')
+    print('| --- | --- | --- | --- | --- |')
     for name, vals in rows.items():
-        xs = [v for v, _ in vals]
+        xs = [v for v, _, _ in vals]
         std = statistics.stdev(xs) if len(xs) > 1 else float('nan')
+        diffs = [v - base[s] for v, s, _ in vals if s in base]
+        paired = (f'{statistics.mean(diffs):+.4f} ({len(diffs)} seeds)'
+                  if diffs and name.startswith('distilled') else '')
+        values = ', '.join(f'{v:.4f} ({s})' for v, s, _ in vals)
         print(f'| {name} | {statistics.mean(xs):.4f} +- {std:.4f} | '
-              f'{len(xs)} | {", ".join(f"{x:.4f}" for x in xs)} |')
+              f'{len(xs)} | {values} | {paired} |')
 
 
 if __name__ == '__main__':
