@@ -19,8 +19,8 @@ method needs:
   initial weights (tests/test_models/test_fgd_distill.py).
 """
 import contextlib
-import random
 import os.path as osp
+import random
 from typing import Dict, Iterator, Optional, Union
 
 import numpy as np
@@ -131,11 +131,11 @@ class FGDDistill(FpnTeacherDistill):
         # init_weights() then initialises the student from the same random
         # state as the student trained alone with the same seed.
         with preserve_rng():
-            self._build_parts(architecture, distiller, teacher, teacher_ckpt,
-                        check_features, **kwargs)
+            self._build_parts(architecture, distiller, teacher,
+                              teacher_ckpt, check_features, **kwargs)
 
     def _build_parts(self, architecture, distiller, teacher, teacher_ckpt,
-               check_features, **kwargs) -> None:
+                     check_features, **kwargs) -> None:
         # The parent loads teacher_ckpt with mmengine's loader; load it here
         # instead, with the checks above and below.
         super().__init__(
