@@ -293,13 +293,13 @@ class _Levels:
             half_w, half_h, area_b[:, None] + area_a, c,
             (x1[:, None] - half_w - slack) * inv_sx - 0.5,
             (x2[:, None] + half_w + slack) * inv_sx - 0.5
-        ])[:, e]  # (6, R, A)
+        ]).index_select(1, e)  # (6, R, A)
         r_hw, r_hh, r_sum, r_c, u_first, u_last = per_anchor.unbind(0)
         first_row = torch.cumsum(num_rows, 0) - num_rows
         per_entry = torch.stack([
             x1, y1, x2, y2, sx, sy, inv_sx[:, 0], t, (w - 1).to(bx.dtype),
             (lo_i - first_row).to(bx.dtype)
-        ])[:, e, None]  # (10, R, 1)
+        ]).index_select(1, e)[..., None]  # (10, R, 1)
         r_x1, r_y1, r_x2, r_y2, r_sx, r_sy, r_inv_sx, r_t, w1, r_lo = \
             per_entry.unbind(0)
         # (R, 1) row index, exact in floats
@@ -327,12 +327,15 @@ class _Levels:
         stop = last - (~ok_last).to(last.dtype)
         run = (ok_first | ok_first1) & (ok_last | ok_last1) & (start <= stop)
         # Rows hold W + 1 slots: the -1 of a run ending at W - 1 fits.
-        row_base = (base[e] + rows[:, 0].long() * (w[e] + 1))[:, None]
-        pos = torch.stack([row_base + start.long(),
-                           row_base + stop.long() + 1], dim=-1)[run]
-        val = torch.tensor([1, -1], dtype=edges.dtype,
-                           device=device).repeat(len(pos))
-        edges.index_add_(0, pos.view(-1), val)
+        row_base = (base.index_select(0, e) + rows[:, 0].long() *
+                    (w.index_select(0, e) + 1))[:, None]
+        # (Row, anchor) pairs without a run add 0 inside their row instead
+        # of being compacted out (a boolean index costs more than the adds).
+        pos = torch.stack([row_base + start.long().clamp(min=0),
+                           row_base + stop.long().clamp(min=0) + 1], dim=-1)
+        val = torch.tensor([1, -1], dtype=edges.dtype, device=device)
+        val = torch.where(run[..., None], val, val.new_zeros(()))
+        edges.index_add_(0, pos.view(-1), val.view(-1))
 
 
 def imitation_masks(gt_bboxes: Sequence[Tensor],
