@@ -8,7 +8,11 @@ For a few training batches it back-propagates the student's detection
 losses and the (weighted) imitation losses separately and prints, per
 block (the first three levels of the parameter names, e.g.
 ``backbone.stage2.1``), the norm of each gradient, their ratio and their
-cosine. ``--checkpoint`` loads a plain student checkpoint (into the
+cosine, and per imitated level how much of the teacher's feature
+variance at the masked cells the adapted student feature explains
+(``1 - sum (adapt(s) - t)^2 / sum (t - mean t)^2``, over the cells and
+channels: 1 is a perfect imitation, 0 no better than the teacher's mean
+feature). ``--checkpoint`` loads a plain student checkpoint (into the
 student) or a distillation checkpoint (student and adapters); without it
 the student and adapters are freshly initialised, as at the start of
 training. docs/results.md uses it to show where the imitation gradient
@@ -35,6 +39,25 @@ def parse_args():
         '--grad-scale', type=float, default=1.0,
         help='FGDDistiller.student_grad_scale (1: the plain method)')
     return parser.parse_args()
+
+
+@torch.no_grad()
+def print_imitation_fit(distiller):
+    """Share of the teacher's feature variance at the masked cells that
+    the adapted student feature explains, per level (of the last
+    forward)."""
+    from fgd_mmrazor.utils import explained_variance
+    print('| level | masked cells | teacher std there | explained variance |')
+    print('| --- | --- | --- | --- |')
+    for idx, name in enumerate(distiller.level_names):
+        teacher = distiller.get_record(f'feat_{name}', False)
+        student = distiller.get_record(f'feat_{name}', True)
+        adapter = distiller.connectors[f'adapt_{name}']
+        mask = distiller.get_record('imitation_mask', True, data_idx=idx)
+        fit = explained_variance(adapter(student), teacher, mask)
+        spread = teacher.permute(0, 2, 3, 1)[mask].std()
+        print(f'| {name} | {int(mask.sum())} | {float(spread):.3f} | '
+              f'{fit:+.2f} |')
 
 
 def main():
@@ -75,6 +98,7 @@ def main():
         imi = sum(v for k, v in losses.items() if k.startswith('distill.'))
         print(f'\nbatch {i}: ' + ', '.join(
             f'{k} {float(v):.4f}' for k, v in losses.items()))
+        print_imitation_fit(model.distiller)
         tensors = [p for _, p in params]
         g_det = torch.autograd.grad(det, tensors, retain_graph=True,
                                     allow_unused=True)

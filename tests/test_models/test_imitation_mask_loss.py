@@ -96,3 +96,25 @@ def test_shape_errors_are_clear():
              torch.zeros(1, 2, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match='loss_weight'):
         ImitationMaskLoss(loss_weight=-1)
+
+
+def test_explained_variance():
+    from fgd_mmrazor.utils import explained_variance
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 4, 5, 5)
+    mask = torch.rand(2, 5, 5) > 0.5
+    assert explained_variance(teacher, teacher, mask) == pytest.approx(1.0)
+    # the teacher's mean feature over the masked cells explains nothing
+    mean = teacher.permute(0, 2, 3, 1)[mask].mean(0)
+    flat = mean[None, :, None, None].expand_as(teacher)
+    assert explained_variance(flat, teacher, mask) == pytest.approx(0.0,
+                                                                    abs=1e-6)
+    # half the residual of the mean: 1 - 0.25
+    half = (teacher + flat) / 2
+    assert explained_variance(half, teacher, mask) == pytest.approx(0.75)
+    # cells outside the mask do not count
+    off = teacher.clone()
+    off.permute(0, 2, 3, 1)[~mask] += 100
+    assert explained_variance(off, teacher, mask) == pytest.approx(1.0)
+    assert math.isnan(explained_variance(teacher, teacher,
+                                         torch.zeros(2, 5, 5, dtype=bool)))
