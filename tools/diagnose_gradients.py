@@ -46,6 +46,7 @@ def print_imitation_fit(distiller):
     """Share of the teacher's feature variance at the masked cells that
     the adapted student feature explains, per level (of the last
     forward)."""
+    from fgd_mmrazor.models.distillers.fgd_distiller import MASK_RECORDER
     from fgd_mmrazor.utils import explained_variance
     print('| level | masked cells | teacher std there | explained variance |')
     print('| --- | --- | --- | --- |')
@@ -53,7 +54,7 @@ def print_imitation_fit(distiller):
         teacher = distiller.get_record(f'feat_{name}', False)
         student = distiller.get_record(f'feat_{name}', True)
         adapter = distiller.connectors[f'adapt_{name}']
-        mask = distiller.get_record('imitation_mask', True, data_idx=idx)
+        mask = distiller.get_record(MASK_RECORDER, True, data_idx=idx)
         fit = explained_variance(adapter(student), teacher, mask)
         spread = teacher.permute(0, 2, 3, 1)[mask].std()
         print(f'| {name} | {int(mask.sum())} | {float(spread):.3f} | '
