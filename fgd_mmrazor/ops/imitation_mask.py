@@ -224,7 +224,7 @@ class _Levels:
             self._fill(edges, offsets, idx, boxes, thr)
         # Every run's +1 and -1 lie in the same row, so one running sum
         # over all rows of all levels counts the runs covering each cell.
-        covered = edges.cumsum(0) > 0
+        covered = edges.cumsum(0, dtype=edges.dtype) > 0
         return [
             m.view(num_imgs, h, w + 1)[..., :w].contiguous()
             for m, h, w in zip(covered.split(sizes), self.h, self.w)
@@ -249,18 +249,24 @@ class _Levels:
         the overlap is ``w_anchor`` up to rounding of the anchor edges;
         with YOLO's integer anchors and power-of-two strides it is exact).
         """
+        # Layout: the rows (or entries) are the last, contiguous axis and
+        # the anchors and tested columns lie in front of it, so that every
+        # broadcast runs along a long inner axis (a short inner axis of 3
+        # anchors or 4 columns makes each elementwise op several times
+        # slower on CPU).
         lvl, img, box = idx.unbind(1)
         bx, t = boxes[lvl, img, box], thr[lvl, img, box]  # (M, 4), (M,)
         sx, sy, h, w = self.sx[lvl], self.sy[lvl], self.hs[lvl], self.ws[lvl]
-        aw, ah, area_a = self.aw[lvl], self.ah[lvl], self.area[lvl]  # (M, A)
+        aw, ah, area_a = (v[lvl].t() for v in (self.aw, self.ah,
+                                                self.area))  # (A, M)
         x1, y1, x2, y2 = bx.unbind(-1)
         bw, bh = x2 - x1, y2 - y1
         area_b = bw * bh
-        c = t[:, None] * (area_b[:, None] + area_a) / (1 + t[:, None])
-        ry = (ah + bh[:, None]) / 2 - c / torch.minimum(aw, bw[:, None])
+        c = t * (area_b + area_a) / (1 + t)
+        ry = (ah + bh) / 2 - c / torch.minimum(aw, bw)
         feasible = ry > 0
         # Slack against rounding at the bound (the IoU test decides).
-        ry = torch.where(feasible, ry, ry.new_zeros(())).amax(1) * \
+        ry = torch.where(feasible, ry, ry.new_zeros(())).amax(0) * \
             (1 + 1e-4) + 1e-3 * sy
         cy = (y1 + y2) / 2
         h1 = (h - 1).to(bx.dtype)
@@ -270,7 +276,7 @@ class _Levels:
             torch.ceil((cy + ry) / sy - 0.5).clamp(min=0), h1).long()
         base = offsets[lvl] + img * h * (w + 1)  # flat index of (0, 0)
         # One entry per (level, image, box, row): no padding, no loop.
-        num_rows = torch.where(feasible.any(1), hi_i - lo_i + 1,
+        num_rows = torch.where(feasible.any(0), hi_i - lo_i + 1,
                                hi_i.new_zeros(()))
         total = int(num_rows.sum())
         if total == 0:
@@ -279,63 +285,63 @@ class _Levels:
         e = torch.repeat_interleave(
             torch.arange(len(idx), device=device), num_rows,
             output_size=total)
-        # Everything a row needs, prepared per (entry, anchor) or per entry
+        # Everything a row needs, prepared per (anchor, entry) or per entry
         # and copied to the rows with two gathers. The bounds are widened
         # by a slack larger than any rounding (far below a cell): the first
         # passing column is then `first` or `first + 1`, the last one
         # `last` or `last - 1`.
         half_w, half_h = aw / 2, ah / 2
-        slack = 1e-3 * sx[:, None] + 1e-6 * (x1.abs() + x2.abs())[:, None] \
-            + 1e-6 * aw
-        inv_sx = 1 / sx[:, None]
-        # Fields first, so that each gathered field is contiguous.
-        per_anchor = torch.stack([
-            half_w, half_h, area_b[:, None] + area_a, c,
-            (x1[:, None] - half_w - slack) * inv_sx - 0.5,
-            (x2[:, None] + half_w + slack) * inv_sx - 0.5
-        ]).index_select(1, e)  # (6, R, A)
-        r_hw, r_hh, r_sum, r_c, u_first, u_last = per_anchor.unbind(0)
+        slack = 1e-3 * sx + 1e-6 * (x1.abs() + x2.abs()) + 1e-6 * aw
+        inv_sx = 1 / sx
         first_row = torch.cumsum(num_rows, 0) - num_rows
-        per_entry = torch.stack([
-            x1, y1, x2, y2, sx, sy, inv_sx[:, 0], t, (w - 1).to(bx.dtype),
-            (lo_i - first_row).to(bx.dtype)
-        ]).index_select(1, e)[..., None]  # (10, R, 1)
+        num_a = aw.shape[0]
+        # One gather (along the last axis of a 2-D tensor: far faster than
+        # along the last axis of a 3-D one) copies all fields to the rows.
+        fields = torch.cat([
+            torch.stack([
+                half_w, half_h, area_b + area_a, c,
+                (x1 - half_w - slack) * inv_sx - 0.5,
+                (x2 + half_w + slack) * inv_sx - 0.5
+            ]).view(6 * num_a, -1),
+            torch.stack([
+                x1, y1, x2, y2, sx, sy, inv_sx, t, (w - 1).to(bx.dtype),
+                (lo_i - first_row).to(bx.dtype)
+            ])
+        ]).index_select(1, e)
+        per_anchor, per_entry = fields.split([6 * num_a, 10])
+        r_hw, r_hh, r_sum, r_c, u_first, u_last = per_anchor.view(
+            6, num_a, total).unbind(0)  # (A, R) each
         r_x1, r_y1, r_x2, r_y2, r_sx, r_sy, r_inv_sx, r_t, w1, r_lo = \
-            per_entry.unbind(0)
-        # (R, 1) row index, exact in floats
-        rows = r_lo + torch.arange(total, device=device,
-                                   dtype=bx.dtype)[:, None]
+            per_entry.unbind(0)  # (R,) each
+        # (R,) row index, exact in floats
+        rows = r_lo + torch.arange(total, device=device, dtype=bx.dtype)
         centre_y = (rows + 0.5) * r_sy
-        oy = _overlap(r_y1, r_y2, centre_y, r_hh)  # (R, A)
+        oy = _overlap(r_y1, r_y2, centre_y, r_hh)  # (A, R)
         q = torch.where(oy > 0, r_c / oy, oy.new_full((), math.inf))
         q = q * r_inv_sx
         first = torch.minimum(torch.ceil(u_first + q).clamp(min=0), w1)
         last = torch.minimum(torch.floor(u_last - q).clamp(min=0), w1)
         # The exact test (a brute force's formula) at those four columns:
-        # (R, A, 4).
-        steps = torch.tensor([0., 1.], device=device, dtype=bx.dtype)
-        cols = torch.cat([first[..., None] + steps,
-                          last[..., None] - steps], dim=-1)
-        centre_x = (cols + 0.5) * r_sx[..., None]
-        ox = _overlap(r_x1[..., None], r_x2[..., None], centre_x,
-                      r_hw[..., None])
-        ok = _iou(oy[..., None] * ox, r_sum[..., None]) > r_t[..., None]
-        ok_first, ok_first1, ok_last, ok_last1 = ok.unbind(-1)
+        # (4, A, R).
+        cols = torch.stack([first, first + 1, last, last - 1])
+        centre_x = (cols + 0.5) * r_sx
+        ox = _overlap(r_x1, r_x2, centre_x, r_hw)
+        ok = _iou(oy * ox, r_sum) > r_t
+        ok_first, ok_first1, ok_last, ok_last1 = ok.unbind(0)
         ok_first1 &= first < w1  # column W does not exist
         ok_last1 &= last > 0  # nor does column -1
         start = first + (~ok_first).to(first.dtype)
         stop = last - (~ok_last).to(last.dtype)
         run = (ok_first | ok_first1) & (ok_last | ok_last1) & (start <= stop)
         # Rows hold W + 1 slots: the -1 of a run ending at W - 1 fits.
-        row_base = (base.index_select(0, e) + rows[:, 0].long() *
-                    (w.index_select(0, e) + 1))[:, None]
-        # (Row, anchor) pairs without a run add 0 inside their row instead
+        row_base = (base.index_select(0, e) + rows.long() *
+                    (w.index_select(0, e) + 1))
+        # (Anchor, row) pairs without a run add 0 inside their row instead
         # of being compacted out (a boolean index costs more than the adds).
         pos = torch.stack([row_base + start.long().clamp(min=0),
-                           row_base + stop.long().clamp(min=0) + 1], dim=-1)
-        val = torch.tensor([1, -1], dtype=edges.dtype, device=device)
-        val = torch.where(run[..., None], val, val.new_zeros(()))
-        edges.index_add_(0, pos.view(-1), val.view(-1))
+                           row_base + stop.long().clamp(min=0) + 1])
+        one = run.to(edges.dtype)
+        edges.index_add_(0, pos.view(-1), torch.cat([one, -one]).view(-1))
 
 
 def imitation_masks(gt_bboxes: Sequence[Tensor],
