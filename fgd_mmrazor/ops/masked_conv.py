@@ -45,21 +45,28 @@ def masked_conv2d_cells(feat: Tensor, mask: Tensor,
     k = conv.kernel_size[0]
     pad = k // 2
     b, i, j = torch.nonzero(mask, as_tuple=True)
-    x = F.pad(feat, (pad, pad, pad, pad)).permute(0, 2, 3, 1)
+    num, c_in, c_out = len(b), conv.in_channels, conv.out_channels
+    height, width = feat.shape[2] + 2 * pad, feat.shape[3] + 2 * pad
+    # Channels-last rows of the padded map, gathered with one index_select
+    # (contiguous C_in-long rows; advanced indexing into the permuted view
+    # gathered channel by channel and was 1.5-2x slower, forward and
+    # backward).
+    x = F.pad(feat, (pad, pad, pad, pad)).permute(0, 2, 3, 1).reshape(
+        -1, c_in)
     offsets = torch.arange(k, device=feat.device)
-    rows = (i[:, None] + offsets)[:, :, None]  # (N, k, 1)
-    cols = (j[:, None] + offsets)[:, None, :]  # (N, 1, k)
-    patches = x[b[:, None, None], rows, cols]  # (N, k, k, C_in)
-    c_out, c_in = conv.out_channels, conv.in_channels
-    if len(b) < c_out:
+    flat = ((b * height + i)[:, None, None] + offsets[:, None]) * width + \
+        (j[:, None, None] + offsets)  # (N, k, k) rows of x
+    patches = x.index_select(0, flat.view(-1))  # (N * k * k, C_in)
+    if num < c_out:
         # Fewer cells than output channels: reorder the (smaller) patches
         # to the weight's (C_in, k, k) order and use the weight as a view,
         # so that neither it nor its gradient (4.7 M values for a 512 ->
         # 1024 adapter) is copied.
-        patches = patches.permute(0, 3, 1, 2).reshape(len(b), c_in * k * k)
+        patches = patches.view(num, k * k, c_in).transpose(1, 2).reshape(
+            num, c_in * k * k)
         weight = conv.weight.view(c_out, -1)
     else:
-        patches = patches.reshape(len(b), k * k * c_in)
+        patches = patches.view(num, k * k * c_in)
         weight = conv.weight.permute(0, 2, 3, 1).reshape(c_out, -1)
     out = patches @ weight.t().to(patches.dtype)
     if conv.bias is not None:
