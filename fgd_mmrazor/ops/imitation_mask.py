@@ -257,8 +257,8 @@ class _Levels:
         lvl, img, box = idx.unbind(1)
         bx, t = boxes[lvl, img, box], thr[lvl, img, box]  # (M, 4), (M,)
         sx, sy, h, w = self.sx[lvl], self.sy[lvl], self.hs[lvl], self.ws[lvl]
-        aw, ah, area_a = (v[lvl].t() for v in (self.aw, self.ah,
-                                                self.area))  # (A, M)
+        # (A, M) each
+        aw, ah, area_a = (v[lvl].t() for v in (self.aw, self.ah, self.area))
         x1, y1, x2, y2 = bx.unbind(-1)
         bw, bh = x2 - x1, y2 - y1
         area_b = bw * bh
