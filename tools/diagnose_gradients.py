@@ -17,6 +17,14 @@ student) or a distillation checkpoint (student and adapters); without it
 the student and adapters are freshly initialised, as at the start of
 training. docs/results.md uses it to show where the imitation gradient
 dominates.
+
+``--probe`` instead fits a 1x1 linear map (ridge regression) from the
+student's to the teacher's feature at the masked cells of the first
+``--batches`` - 1 batches and prints the share of the teacher's variance
+it explains on the last batch (``fgd_mmrazor.utils.
+linear_probe_explained_variance``). It needs no adapter, so the same
+probe compares a student trained alone with a distilled one: how much of
+the teacher's feature near the objects each student already carries.
 """
 import argparse
 import os.path as osp
@@ -35,6 +43,12 @@ def parse_args():
     parser.add_argument('--checkpoint')
     parser.add_argument('--batches', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--probe', action='store_true',
+                        help='print the held-out linear-probe explained '
+                        'variance per level instead of the gradients')
+    parser.add_argument('--ridge', type=float, default=1e-3,
+                        help='ridge penalty of --probe (relative to the '
+                        'mean variance of the student\'s channels)')
     parser.add_argument(
         '--grad-scale', type=float, default=1.0,
         help='FGDDistiller.student_grad_scale (1: the plain method)')
@@ -59,6 +73,36 @@ def print_imitation_fit(distiller):
         spread = teacher.permute(0, 2, 3, 1)[mask].std()
         print(f'| {name} | {int(mask.sum())} | {float(spread):.3f} | '
               f'{fit:+.2f} |')
+
+
+@torch.no_grad()
+def print_linear_probe(model, loader, num_batches, ridge):
+    """Fit a 1x1 map from the student's to the teacher's feature at the
+    masked cells of all batches but the last; score it on the last."""
+    from fgd_mmrazor.models.distillers.fgd_distiller import MASK_RECORDER
+    from fgd_mmrazor.utils import linear_probe_explained_variance
+    distiller = model.distiller
+    levels = distiller.level_names
+    feats = {name: ([], [], []) for name in levels}
+    for _, batch in zip(range(num_batches), loader):
+        model(**model.data_preprocessor(batch, True), mode='loss')
+        for idx, name in enumerate(levels):
+            student, teacher, mask = feats[name]
+            student.append(distiller.get_record(f'feat_{name}', True))
+            teacher.append(distiller.get_record(f'feat_{name}', False))
+            mask.append(
+                distiller.get_record(MASK_RECORDER, True, data_idx=idx))
+    print('| level | masked cells (fit / held out) | linear probe, '
+          'explained variance (held out) |')
+    print('| --- | --- | --- |')
+    for name in levels:
+        student, teacher, mask = feats[name]
+        fit = linear_probe_explained_variance(student[:-1], teacher[:-1],
+                                              mask[:-1], student[-1:],
+                                              teacher[-1:], mask[-1:],
+                                              ridge=ridge)
+        cells = sum(int(m.sum()) for m in mask[:-1])
+        print(f'| {name} | {cells} / {int(mask[-1].sum())} | {fit:+.2f} |')
 
 
 def main():
@@ -88,6 +132,11 @@ def main():
               f'{"algorithm" if distill else "student"}; '
               f'{len(missing)} keys not in it')
     model.train()
+    if args.probe:
+        if args.batches < 2:
+            raise SystemExit('--probe needs --batches >= 2')
+        return print_linear_probe(model, loader, args.batches,
+                                  args.ridge)
     model.distiller.student_grad_scale = args.grad_scale
     params = [(n, p) for n, p in model.architecture.named_parameters()
               if p.requires_grad]

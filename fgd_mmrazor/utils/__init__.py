@@ -2,11 +2,12 @@
 from .checkpoint import (SAFE_GLOBALS, UnsafeCheckpointError,
                          load_teacher_checkpoint, register_checkpoint_loader,
                          safe_load)
-from .diagnostics import explained_variance
+from .diagnostics import explained_variance, linear_probe_explained_variance
 from .export import export_student, student_state_dict
 
 __all__ = [
     'SAFE_GLOBALS', 'UnsafeCheckpointError', 'load_teacher_checkpoint',
     'register_checkpoint_loader', 'safe_load', 'export_student',
-    'student_state_dict', 'explained_variance'
+    'student_state_dict', 'explained_variance',
+    'linear_probe_explained_variance'
 ]

@@ -118,3 +118,46 @@ def test_explained_variance():
     assert explained_variance(off, teacher, mask) == pytest.approx(1.0)
     assert math.isnan(explained_variance(teacher, teacher,
                                          torch.zeros(2, 5, 5, dtype=bool)))
+
+
+def test_linear_probe_explained_variance():
+    """Held-out fit of a 1x1 map: near 1 for a linear teacher, near the
+    noise share for a noisy one, about 0 (or below) for an unrelated one;
+    unmasked cells are ignored."""
+    from fgd_mmrazor.utils import linear_probe_explained_variance as probe
+    torch.manual_seed(0)
+    mix = torch.randn(6, 3)
+
+    def pair(noise, related=True):
+        s = torch.randn(4, 6, 8, 8)
+        t = torch.einsum('bchw,cd->bdhw', s, mix) + 2.0  # with a bias
+        if not related:
+            t = torch.randn_like(t)
+        return s, t + noise * torch.randn_like(t)
+
+    mask = torch.rand(4, 8, 8) > 0.3
+    s_fit, t_fit = pair(0.0)
+    s_ev, t_ev = pair(0.0)
+    assert probe([s_fit], [t_fit], [mask], [s_ev], [t_ev], [mask],
+                 ridge=1e-8) == pytest.approx(1.0, abs=1e-6)
+    # noise of the signal's size: about half the variance explained
+    s_fit, t_fit = pair(1.0)
+    s_ev, t_ev = pair(1.0)
+    signal = float(torch.einsum('bchw,cd->bdhw', s_ev, mix).var())
+    expected = signal / (signal + 1.0)
+    assert probe([s_fit], [t_fit], [mask], [s_ev], [t_ev],
+                 [mask]) == pytest.approx(expected, abs=0.08)
+    s_fit, t_fit = pair(0.0, related=False)
+    s_ev, t_ev = pair(0.0, related=False)
+    assert probe([s_fit], [t_fit], [mask], [s_ev], [t_ev], [mask]) < 0.05
+    # garbage outside the masks changes nothing
+    s_fit, t_fit = pair(0.0)
+    s_ev, t_ev = pair(0.0)
+    base = probe([s_fit], [t_fit], [mask], [s_ev], [t_ev], [mask])
+    t_fit.permute(0, 2, 3, 1)[~mask] = 1e3
+    t_ev.permute(0, 2, 3, 1)[~mask] = -1e3
+    assert probe([s_fit], [t_fit], [mask], [s_ev], [t_ev],
+                 [mask]) == pytest.approx(base)
+    assert math.isnan(
+        probe([s_fit], [t_fit], [torch.zeros_like(mask)], [s_ev], [t_ev],
+              [mask]))
