@@ -78,7 +78,9 @@ def print_imitation_fit(distiller):
 @torch.no_grad()
 def print_linear_probe(model, loader, num_batches, ridge):
     """Fit a 1x1 map from the student's to the teacher's feature at the
-    masked cells of all batches but the last; score it on the last."""
+    masked cells of all batches but the last; score it on the last. The
+    features are those of training (training batches, the student in
+    train mode, the teacher in eval mode)."""
     from fgd_mmrazor.models.distillers.fgd_distiller import MASK_RECORDER
     from fgd_mmrazor.utils import linear_probe_explained_variance
     distiller = model.distiller

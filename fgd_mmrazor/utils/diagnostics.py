@@ -80,7 +80,7 @@ def linear_probe_explained_variance(student_fit: Sequence[Tensor],
     x, y = x - x_mean, y - y_mean
     gram = x.t() @ x
     scale = float(gram.diagonal().mean()) or 1.0
-    eye = torch.eye(len(gram), dtype=gram.dtype)
+    eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
     weight = torch.linalg.solve(gram + ridge * scale * eye, x.t() @ y)
     pred = (xe - x_mean) @ weight + y_mean
     spread = float((ye - ye.mean(0)).pow(2).sum())
