@@ -286,7 +286,7 @@ class _Levels:
             torch.arange(len(idx), device=device), num_rows,
             output_size=total)
         # Everything a row needs, prepared per (anchor, entry) or per entry
-        # and copied to the rows with two gathers. The bounds are widened
+        # and copied to the rows with one gather. The bounds are widened
         # by a slack larger than any rounding (far below a cell): the first
         # passing column is then `first` or `first + 1`, the last one
         # `last` or `last - 1`.
