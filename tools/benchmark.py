@@ -266,7 +266,7 @@ def child(args):
     (MB)."""
     import fgd_mmrazor  # noqa: F401
     if args.mode == 'timing':
-        print(json.dumps(step_timings(args)))
+        print(json.dumps(step_timings(args)[0]))
         return
     if args.mode != 'imports':
         from mmengine.hub import get_model
@@ -354,15 +354,21 @@ def step_timings(args):
             'step_distill_s'] / cpu['step_back_to_back_s'] - 1
     res['step_boxes_per_img'] = f'{args.step_boxes} ({args.box_sizes})'
     res.update(coverage)
-    res['distill_overhead'] = res['step_distill_s'] / (
-        res['step_student_s'] + res['step_teacher_fwd_s']) - 1
     # The same floor measured as one call (teacher forward, then a student
     # step): what sharing one process's caches and allocator between the
     # two networks costs with no distillation at all.
     res['step_student_plus_teacher_s'] = res.pop('step_back_to_back_s')
+    _add_overheads(res)
+    return res, fns
+
+
+def _add_overheads(res):
+    """The distilled step's overheads over both floors, from the times in
+    ``res``."""
+    res['distill_overhead'] = res['step_distill_s'] / (
+        res['step_student_s'] + res['step_teacher_fwd_s']) - 1
     res['distill_overhead_vs_back_to_back'] = res['step_distill_s'] / res[
         'step_student_plus_teacher_s'] - 1
-    return res
 
 
 def _child_cmd(args, mode):
@@ -383,8 +389,9 @@ def _run_child(args, mode):
 
 def bench_step(args):
     device = args.device
+    fns = None
     if args.step_procs <= 1:
-        res = step_timings(args)
+        res, fns = step_timings(args)
     else:
         # One fresh process per run, one after the other; each reports its
         # own medians. The times are the medians over the processes and
@@ -396,10 +403,7 @@ def bench_step(args):
                 v, float) else v)
             for k, v in runs[0].items()
         }
-        res['distill_overhead'] = res['step_distill_s'] / (
-            res['step_student_s'] + res['step_teacher_fwd_s']) - 1
-        res['distill_overhead_vs_back_to_back'] = res['step_distill_s'] / res[
-            'step_student_plus_teacher_s'] - 1
+        _add_overheads(res)
         res['step_procs'] = args.step_procs
         res['distill_overhead_by_process'] = {
             str(i): r['distill_overhead'] for i, r in enumerate(runs)
@@ -409,7 +413,8 @@ def bench_step(args):
             for i, r in enumerate(runs)
         }
     if device == 'cuda':
-        fns = step_fns(build_models(device), *make_batch(args))
+        if fns is None:  # timed in child processes
+            fns = step_fns(build_models(device), *make_batch(args))
         peaks = {}
         for name in ('student', 'teacher', 'distill'):
             torch.cuda.empty_cache()
@@ -418,6 +423,7 @@ def bench_step(args):
             peaks[name] = torch.cuda.max_memory_allocated() / 2**20
         base = 0.0
     else:
+        del fns  # the peaks are those of fresh child processes
         base = peak_rss(args, 'imports')
         peaks = {m: peak_rss(args, m) for m in ('student', 'teacher',
                                                 'distill')}

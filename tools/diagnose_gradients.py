@@ -55,20 +55,26 @@ def parse_args():
     return parser.parse_args()
 
 
+def level_records(distiller, idx, name):
+    """The student's and the teacher's recorded feature and the mask of
+    level ``idx`` (named ``name``), of the last forward."""
+    from fgd_mmrazor.models.distillers.fgd_distiller import MASK_RECORDER
+    return (distiller.get_record(f'feat_{name}', True),
+            distiller.get_record(f'feat_{name}', False),
+            distiller.get_record(MASK_RECORDER, True, data_idx=idx))
+
+
 @torch.no_grad()
 def print_imitation_fit(distiller):
     """Share of the teacher's feature variance at the masked cells that
     the adapted student feature explains, per level (of the last
     forward)."""
-    from fgd_mmrazor.models.distillers.fgd_distiller import MASK_RECORDER
     from fgd_mmrazor.utils import explained_variance
     print('| level | masked cells | teacher std there | explained variance |')
     print('| --- | --- | --- | --- |')
     for idx, name in enumerate(distiller.level_names):
-        teacher = distiller.get_record(f'feat_{name}', False)
-        student = distiller.get_record(f'feat_{name}', True)
+        student, teacher, mask = level_records(distiller, idx, name)
         adapter = distiller.connectors[f'adapt_{name}']
-        mask = distiller.get_record(MASK_RECORDER, True, data_idx=idx)
         fit = explained_variance(adapter(student), teacher, mask)
         spread = teacher.permute(0, 2, 3, 1)[mask].std()
         print(f'| {name} | {int(mask.sum())} | {float(spread):.3f} | '
@@ -81,7 +87,6 @@ def print_linear_probe(model, loader, num_batches, ridge):
     masked cells of all batches but the last; score it on the last. The
     features are those of training (training batches, the student in
     train mode, the teacher in eval mode)."""
-    from fgd_mmrazor.models.distillers.fgd_distiller import MASK_RECORDER
     from fgd_mmrazor.utils import linear_probe_explained_variance
     distiller = model.distiller
     levels = distiller.level_names
@@ -89,11 +94,9 @@ def print_linear_probe(model, loader, num_batches, ridge):
     for _, batch in zip(range(num_batches), loader):
         model(**model.data_preprocessor(batch, True), mode='loss')
         for idx, name in enumerate(levels):
-            student, teacher, mask = feats[name]
-            student.append(distiller.get_record(f'feat_{name}', True))
-            teacher.append(distiller.get_record(f'feat_{name}', False))
-            mask.append(
-                distiller.get_record(MASK_RECORDER, True, data_idx=idx))
+            for kept, record in zip(feats[name],
+                                    level_records(distiller, idx, name)):
+                kept.append(record)
     print('| level | masked cells (fit / held out) | linear probe, '
           'explained variance (held out) |')
     print('| --- | --- | --- |')

@@ -10,9 +10,18 @@ __all__ = ['explained_variance', 'linear_probe_explained_variance']
 def _masked_cells(feats: Sequence[Tensor], masks: Sequence[Tensor]) -> Tensor:
     """Rows (N_p, C) of the masked cells of (B, C, H, W) features."""
     return torch.cat([
-        f.detach().permute(0, 2, 3, 1)[m].double()
-        for f, m in zip(feats, masks)
+        f.detach().permute(0, 2, 3, 1)[m] for f, m in zip(feats, masks)
     ])
+
+
+def _explained(pred: Tensor, target: Tensor) -> float:
+    """``1 - sum (pred - target)^2 / sum (target - mean target)^2`` over
+    rows (N, C); NaN with fewer than two rows or a constant target."""
+    spread = float((target - target.mean(0)).pow(2).sum()) \
+        if len(target) > 1 else 0.0
+    if spread == 0:
+        return float('nan')
+    return 1 - float((pred - target).pow(2).sum()) / spread
 
 
 def explained_variance(adapted: Tensor, teacher: Tensor,
@@ -34,12 +43,8 @@ def explained_variance(adapted: Tensor, teacher: Tensor,
         float: The explained variance; NaN with fewer than two masked
         cells or a constant teacher feature.
     """
-    t = teacher.detach().permute(0, 2, 3, 1)[mask]  # (N_p, C)
-    a = adapted.detach().permute(0, 2, 3, 1)[mask]
-    spread = float((t - t.mean(0)).pow(2).sum()) if len(t) > 1 else 0.0
-    if spread == 0:
-        return float('nan')
-    return 1 - float((a - t).pow(2).sum()) / spread
+    return _explained(_masked_cells([adapted], [mask]),
+                      _masked_cells([teacher], [mask]))
 
 
 def linear_probe_explained_variance(student_fit: Sequence[Tensor],
@@ -71,10 +76,11 @@ def linear_probe_explained_variance(student_fit: Sequence[Tensor],
     Returns:
         float: The held-out explained variance (NaN without cells).
     """
-    x, y = (_masked_cells(f, mask_fit) for f in (student_fit, teacher_fit))
-    xe, ye = (_masked_cells(f, mask_eval)
+    x, y = (_masked_cells(f, mask_fit).double()
+            for f in (student_fit, teacher_fit))
+    xe, ye = (_masked_cells(f, mask_eval).double()
               for f in (student_eval, teacher_eval))
-    if len(x) < 2 or len(ye) < 2:
+    if len(x) < 2:
         return float('nan')
     x_mean, y_mean = x.mean(0), y.mean(0)
     x, y = x - x_mean, y - y_mean
@@ -82,8 +88,4 @@ def linear_probe_explained_variance(student_fit: Sequence[Tensor],
     scale = float(gram.diagonal().mean()) or 1.0
     eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
     weight = torch.linalg.solve(gram + ridge * scale * eye, x.t() @ y)
-    pred = (xe - x_mean) @ weight + y_mean
-    spread = float((ye - ye.mean(0)).pow(2).sum())
-    if spread == 0:
-        return float('nan')
-    return 1 - float((pred - ye).pow(2).sum()) / spread
+    return _explained((xe - x_mean) @ weight + y_mean, ye)
