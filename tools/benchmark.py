@@ -333,6 +333,42 @@ def mask_coverage(algo, fns):
         })
 
 
+def step_arithmetic(algo, inputs, samples):
+    """The step's convolution arithmetic (GFLOP): student forward, teacher
+    forward, the adapters at the step's masked cells, and the adapters'
+    forward + backward as a share of the floor's (student forward +
+    backward, taken as 3x its forward, plus the teacher forward). A lower
+    bound on the step overhead that no implementation of the 3x3 adapters
+    avoids; it does not depend on the machine."""
+    from fgd_mmrazor.utils import conv_flops, masked_conv_flops
+    student = conv_flops(algo.student,
+                         lambda: algo.student.loss(inputs, samples()))
+    with torch.no_grad():
+        teacher = conv_flops(algo.teacher,
+                             lambda: algo.teacher.extract_feat(inputs))
+        algo.loss(inputs, samples())  # records this batch's masks
+    distiller = algo.distiller
+    adapters = 0
+    for name in distiller._masked_losses():
+        mapping = distiller.loss_forward_mappings[name]
+        conv = distiller._sparse_conv(name)
+        mask = distiller.get_record(**mapping['mask'])
+        if conv is None:  # a dense adapter: every cell
+            conv = distiller.connectors[mapping['preds_S']
+                                        ['connector']].conv_module.conv
+            cells = mask.numel()
+        else:
+            cells = int(mask.sum())
+        adapters += masked_conv_flops(cells, conv)
+    return dict(
+        step_gflop={
+            'student_fwd': student / 1e9,
+            'teacher_fwd': teacher / 1e9,
+            'adapters_fwd': adapters / 1e9
+        },
+        adapter_flop_share=3 * adapters / (3 * student + teacher))
+
+
 def step_timings(args):
     """Median step times of one process (interleaved rounds) and the
     overheads computed from them."""
@@ -341,6 +377,7 @@ def step_timings(args):
     inputs, samples = make_batch(args)
     fns = step_fns(algo, inputs, samples)
     coverage = mask_coverage(algo, fns)
+    coverage.update(step_arithmetic(algo, inputs, samples))
     cpu = {}
     res = interleaved_medians(
         {f'step_{name}_s': fns[name]

@@ -41,3 +41,22 @@ def test_empty_mask_and_which_convs_qualify():
     assert not is_same_size_conv(nn.Conv2d(4, 4, 3, padding=1, groups=2))
     assert not is_same_size_conv(
         nn.Conv2d(4, 5, 3, padding=1, padding_mode='reflect'))
+
+
+def test_flop_counts():
+    """The counter sees every conv call; the masked count is the dense
+    conv's at a full mask and scales with the cells."""
+    from fgd_mmrazor.utils import conv_flops, masked_conv_flops
+    conv = nn.Conv2d(6, 10, 3, padding=1)
+    net = nn.Sequential(conv, nn.ReLU(), nn.Conv2d(10, 4, 1, stride=2),
+                        nn.Conv2d(4, 4, 3, padding=1, groups=2))
+    feat = torch.randn(2, 6, 8, 8)
+    expected = 2 * (2 * 10 * 8 * 8 * 6 * 9 + 2 * 4 * 4 * 4 * 10 +
+                    2 * 4 * 4 * 4 * 2 * 9)
+    assert conv_flops(net, lambda: net(feat)) == expected
+    assert conv_flops(net, lambda: (net(feat), net(feat))) == 2 * expected
+    assert conv_flops(net, lambda: None) == 0
+    assert not conv._forward_hooks  # hooks removed
+    assert masked_conv_flops(2 * 8 * 8, conv) == conv_flops(
+        conv, lambda: conv(feat))
+    assert masked_conv_flops(13, conv) == 13 * 2 * 6 * 9 * 10
