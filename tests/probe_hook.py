@@ -67,5 +67,6 @@ class FGDTestProbeHook(Hook):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def after_train(self, runner) -> None:
-        torch.save(self._distiller_state(runner), osp.join(self._dir(runner),
-                                   f'distiller_rank{get_rank()}.pth'))
+        torch.save(
+            self._distiller_state(runner),
+            osp.join(self._dir(runner), f'distiller_rank{get_rank()}.pth'))

@@ -5,6 +5,10 @@ _base_ = '../fgd_yolov5s_from_l.py'
 
 model = dict(
     distiller=dict(
-        loss=dict(_delete_=True, type='ChannelWiseDivergence', tau=1, loss_weight=10),
+        loss=dict(
+            _delete_=True,
+            type='ChannelWiseDivergence',
+            tau=1,
+            loss_weight=10),
         loss_prefix='loss_cwd',
         mask=None))

@@ -408,8 +408,8 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
     # An anchor at (j + o) * s sees box b as the anchor at (j + 0.5) * s
     # sees b shifted by (0.5 - o) * s: shift the boxes per level.
     shift = torch.stack([stack.sx, stack.sy, stack.sx, stack.sy], dim=1)
-    level_boxes = boxes[None] + (shift * (0.5 - center_offset))[:, None,
-                                                                 None, :]
+    offset = (shift * (0.5 - center_offset))[:, None, None, :]
+    level_boxes = boxes[None] + offset
     best = stack.best_iou(level_boxes)  # (L, B, N)
     if joint:
         thr = psi * best.amax(dim=0, keepdim=True)

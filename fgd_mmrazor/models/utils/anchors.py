@@ -51,6 +51,7 @@ def anchor_templates(strides: Sequence, scales: Sequence[float] = (4.0, ),
              for r in ratios], dtype=torch.float32))
     return out
 
+
 _HEAD_NAMES = ('bbox_head', 'rpn_head')
 
 
