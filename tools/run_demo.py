@@ -264,6 +264,11 @@ schedule. Student config: `{osp.relpath(args.configs['baseline'], REPO)}`.
 
 Total wall time (data, training, evaluation, report): {total:.0f} s.
 
+One seed: in the default setting a difference between the two students
+below about 0.02 mAP is within this run's rounding noise (running the
+same seeds with one thread instead of two moved the student alone by up
+to 0.02); docs/results.md compares them over paired seeds.
+
 ![mAP](map.png)
 
 ![losses](losses.png)
