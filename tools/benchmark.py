@@ -335,31 +335,28 @@ def mask_coverage(algo, fns):
 
 def step_arithmetic(algo, inputs, samples):
     """The step's convolution arithmetic (GFLOP): student forward, teacher
-    forward, the adapters at the step's masked cells, and the adapters'
-    forward + backward as a share of the floor's (student forward +
-    backward, taken as 3x its forward, plus the teacher forward). A lower
-    bound on the step overhead that no implementation of the 3x3 adapters
-    avoids; it does not depend on the machine."""
+    forward, the adapters at the masked cells of the last distilled step
+    (the one ``mask_coverage`` ran), and the adapters' forward + backward
+    as a share of the floor's (student forward + backward, taken as 3x its
+    forward, plus the teacher forward). A lower bound on the step overhead
+    that no implementation of the 3x3 adapters avoids; it does not depend
+    on the machine."""
     from fgd_mmrazor.utils import conv_flops, masked_conv_flops
+    distiller = algo.distiller
+    adapters = 0
+    for name in distiller._masked_losses():
+        conv = distiller._sparse_conv(name)
+        if conv is None:
+            raise ValueError(f'{name}: the benchmark counts adapters '
+                             'evaluated at the masked cells only')
+        mask = distiller.get_record(
+            **distiller.loss_forward_mappings[name]['mask'])
+        adapters += masked_conv_flops(int(mask.sum()), conv)
     student = conv_flops(algo.student,
                          lambda: algo.student.loss(inputs, samples()))
     with torch.no_grad():
         teacher = conv_flops(algo.teacher,
                              lambda: algo.teacher.extract_feat(inputs))
-        algo.loss(inputs, samples())  # records this batch's masks
-    distiller = algo.distiller
-    adapters = 0
-    for name in distiller._masked_losses():
-        mapping = distiller.loss_forward_mappings[name]
-        conv = distiller._sparse_conv(name)
-        mask = distiller.get_record(**mapping['mask'])
-        if conv is None:  # a dense adapter: every cell
-            conv = distiller.connectors[mapping['preds_S']
-                                        ['connector']].conv_module.conv
-            cells = mask.numel()
-        else:
-            cells = int(mask.sum())
-        adapters += masked_conv_flops(cells, conv)
     return dict(
         step_gflop={
             'student_fwd': student / 1e9,
