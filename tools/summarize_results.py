@@ -8,7 +8,8 @@ distilled run's row is named after its work dir (``<name>_seed<N>``):
 default imitation mask, ``full`` the whole feature map, ``gt_box`` inside
 the boxes, any other name its own row. The last column pairs each
 distilled run with the baseline of the same seed (the seed is read from
-the run's report.md) and gives the mean difference.
+the run's report.md) and gives the mean difference with its standard
+error over the seeds.
 """
 import glob
 import json
@@ -56,17 +57,31 @@ def collect(roots):
     return rows
 
 
+def paired_difference(diffs):
+    """``mean +- standard error (n seeds)`` of per-seed differences.
+
+    The standard error of the mean, ``stdev / sqrt(n)``, says how far the
+    mean difference is from zero in units of its own seed-to-seed noise
+    (about two of them for a 95% interval at n >= 5).
+    """
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2:
+        return f'{mean:+.4f} (1 seed)'
+    sem = statistics.stdev(diffs) / len(diffs)**0.5
+    return f'{mean:+.4f} +- {sem:.4f} s.e. ({len(diffs)} seeds)'
+
+
 def main():
     rows = collect(sys.argv[1:] or ['work_dirs'])
     base = {seed: v for v, seed, _ in rows.get('baseline', [])}
     print('| model | bbox mAP (mean +- std) | runs | values (seed) | '
-          'minus the same seed\'s baseline (mean) |')
+          'minus the same seed\'s baseline (mean +- s.e.) |')
     print('| --- | --- | --- | --- | --- |')
     for name, vals in rows.items():
         xs = [v for v, _, _ in vals]
         std = statistics.stdev(xs) if len(xs) > 1 else float('nan')
         diffs = [v - base[s] for v, s, _ in vals if s in base]
-        paired = (f'{statistics.mean(diffs):+.4f} ({len(diffs)} seeds)'
+        paired = (paired_difference(diffs)
                   if diffs and name.startswith('distilled') else '')
         values = ', '.join(f'{v:.4f} ({s})' for v, s, _ in vals)
         print(f'| {name} | {statistics.mean(xs):.4f} +- {std:.4f} | '

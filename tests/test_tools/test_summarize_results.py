@@ -1,0 +1,44 @@
+"""tools/summarize_results.py: rows, per-seed pairing and the paired
+difference's standard error, from hand-made report files."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+from ..conftest import REPO
+
+
+def _report(root, run, seed, maps, seed_in_md=True):
+    d = osp.join(root, run)
+    os.makedirs(d)
+    with open(osp.join(d, 'report.json'), 'w') as f:
+        json.dump(dict(val_bbox_mAP=maps), f)
+    if seed_in_md:
+        with open(osp.join(d, 'report.md'), 'w') as f:
+            f.write(f'Seed {seed}; epochs 30; default\n')
+
+
+def test_paired_rows(tmp_path):
+    root = str(tmp_path)
+    # baselines 0.10 / 0.20 / 0.30; distilled +0.01 / +0.03 / -0.01
+    for seed, base in enumerate([0.10, 0.20, 0.30]):
+        _report(root, f'baseline_seed{seed}', seed, dict(baseline=base))
+    for seed, value in enumerate([0.11, 0.23, 0.29]):
+        # the seed of the last run comes from the directory name only
+        _report(root, f'main_seed{seed}', seed, dict(distilled=value),
+                seed_in_md=seed < 2)
+    _report(root, 'gt_box_seed1', 1, dict(distilled=0.15))
+    out = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'summarize_results.py'),
+         root],
+        capture_output=True, text=True, check=True).stdout
+    rows = {line.split(' | ')[0].lstrip('| '): line
+            for line in out.splitlines() if line.startswith('| ')}
+    assert '0.2000 +- 0.1000 | 3 |' in rows['baseline']
+    main = rows['distilled, imitation mask (psi 0.5)']
+    # differences 0.01, 0.03, -0.01: mean 0.01, stdev 0.02, s.e. 0.0115
+    assert main.endswith('+0.0100 +- 0.0115 s.e. (3 seeds) |')
+    assert '0.1100 (0), 0.2300 (1), 0.2900 (2)' in main
+    assert rows['distilled, inside GT boxes'].endswith('-0.0500 (1 seed) |')
+    assert rows['baseline'].endswith('|  |')
