@@ -83,7 +83,9 @@ def main():
         diffs = [v - base[s] for v, s, _ in vals if s in base]
         paired = (paired_difference(diffs)
                   if diffs and name.startswith('distilled') else '')
-        values = ', '.join(f'{v:.4f} ({s})' for v, s, _ in vals)
+        values = ', '.join(
+            f'{v:.4f} ({s})'
+            for v, s, _ in sorted(vals, key=lambda r: (r[1] is None, r[1])))
         print(f'| {name} | {statistics.mean(xs):.4f} +- {std:.4f} | '
               f'{len(xs)} | {values} | {paired} |')
 

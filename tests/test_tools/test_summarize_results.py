@@ -29,13 +29,16 @@ def test_paired_rows(tmp_path):
         _report(root, f'main_seed{seed}', seed, dict(distilled=value),
                 seed_in_md=seed < 2)
     _report(root, 'gt_box_seed1', 1, dict(distilled=0.15))
+    _report(root, 'baseline_seed10', 10, dict(baseline=0.20))
     out = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'summarize_results.py'),
          root],
         capture_output=True, text=True, check=True).stdout
     rows = {line.split(' | ')[0].lstrip('| '): line
             for line in out.splitlines() if line.startswith('| ')}
-    assert '0.2000 +- 0.1000 | 3 |' in rows['baseline']
+    # listed by seed, 10 after 2 (not in the directories' text order)
+    assert '0.2000 +- 0.0816 | 4 | 0.1000 (0), 0.2000 (1), 0.3000 (2), ' \
+        '0.2000 (10) |' in rows['baseline']
     main = rows['distilled, imitation mask (psi 0.5)']
     # differences 0.01, 0.03, -0.01: mean 0.01, stdev 0.02, s.e. 0.0115
     assert main.endswith('+0.0100 +- 0.0115 s.e. (3 seeds) |')
