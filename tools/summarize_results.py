@@ -62,7 +62,8 @@ def paired_difference(diffs):
 
     The standard error of the mean, ``stdev / sqrt(n)``, says how far the
     mean difference is from zero in units of its own seed-to-seed noise
-    (about two of them for a 95% interval at n >= 5).
+    (a 95% interval spans the mean +- 4.3 of them at 3 seeds, +- 2.2 at
+    12: Student's t).
     """
     mean = statistics.mean(diffs)
     if len(diffs) < 2:
