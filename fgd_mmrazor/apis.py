@@ -4,7 +4,10 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-__all__ = ['prepare_cfg', 'is_distill_cfg', 'init_cpu_dist', 'load_cli_cfg']
+__all__ = [
+    'prepare_cfg', 'is_distill_cfg', 'init_cpu_dist', 'load_cli_cfg',
+    'add_guard_hook'
+]
 
 DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
 
@@ -92,9 +95,23 @@ def prepare_cfg(cfg: Config, amp: bool = False,
         if str(cfg.model.get('type', '')).endswith('YOLODetector'):
             cfg.model.use_syncbn = False
     _fix_collate_scope(cfg)
+    if is_distill_cfg(cfg) and not for_test:
+        add_guard_hook(cfg)
     if for_test and is_distill_cfg(cfg):
         cfg.model.teacher_ckpt = None
         cfg.model.teacher_ckpt_required = False
+    return cfg
+
+
+def add_guard_hook(cfg: Config) -> Config:
+    """Add ``DistillGuardHook`` to ``custom_hooks`` unless it is there: the
+    optimizer and frozen-teacher checks then run under every launcher."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(
+            str(h.get('type', '')).split('.')[-1] == 'DistillGuardHook'
+            for h in hooks):
+        hooks.append(dict(type='DistillGuardHook'))
+    cfg.custom_hooks = hooks
     return cfg
 
 

@@ -12,7 +12,17 @@ Used by the DDP and resume tests through a config that adds
 * after training, the distiller's parameters (the adapters) of this rank go
   to ``{work_dir}/probe/distiller_rank{R}.pth``;
 * ``kill_at_iter=N`` sends SIGKILL to the process after iteration N (1-based)
-  has run and its hooks (checkpointing included) are done.
+  has run and its hooks (checkpointing included) are done;
+* ``record_grads=True``: the adapters' gradients of this rank's backward
+  (before DDP averages them) go to ``{work_dir}/probe/grads_rank{R}.pth``,
+  one dict per iteration;
+* ``tamper_teacher_after_iter=N``: after iteration N the teacher is put in
+  train mode with gradients (``DistillGuardHook`` must undo it); every row
+  records whether the teacher was in eval mode and frozen at the start of
+  its iteration, after the guard ran.
+
+``StudentOnlyOptimWrapperConstructor`` builds an optimizer over the student
+only (a misconfiguration ``DistillGuardHook`` must refuse).
 """
 import json
 import os
@@ -23,7 +33,22 @@ import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
+from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.registry import HOOKS, OPTIM_WRAPPER_CONSTRUCTORS
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class StudentOnlyOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Builds the optimizer from ``model.architecture`` only."""
+
+    def __call__(self, model):
+        model = model.module if is_model_wrapper(model) else model
+        return super().__call__(model.architecture)
+
+
+def _algorithm(runner):
+    return runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
 
 
 @HOOKS.register_module()
@@ -31,8 +56,14 @@ class FGDTestProbeHook(Hook):
     # After CheckpointHook (VERY_LOW): a kill comes after the save.
     priority = 'LOWEST'
 
-    def __init__(self, kill_at_iter: int = 0) -> None:
+    def __init__(self, kill_at_iter: int = 0, record_grads: bool = False,
+                 tamper_teacher_after_iter: int = 0) -> None:
         self.kill_at_iter = kill_at_iter
+        self.record_grads = record_grads
+        self.tamper_teacher_after_iter = tamper_teacher_after_iter
+        self._grads = {}
+        self._grad_rows = []
+        self._teacher_ok = None
 
     def _dir(self, runner) -> str:
         path = osp.join(runner.work_dir, 'probe')
@@ -50,16 +81,39 @@ class FGDTestProbeHook(Hook):
         optimizer = runner.optim_wrapper.optimizer
         steps = [float(s['step']) for s in optimizer.state_dict()
                  ['state'].values()]
+        teacher = _algorithm(runner).teacher
         torch.save(
             dict(distiller=self._distiller_state(runner),
-                 optimizer_steps=steps),
+                 optimizer_steps=steps,
+                 teacher={k: v.detach().clone()
+                          for k, v in teacher.state_dict().items()}),
             osp.join(self._dir(runner), f'before_train_rank{get_rank()}.pth'))
+        if self.record_grads:
+            for name, p in _algorithm(runner).distiller.named_parameters():
+                if 'connectors' in name:
+                    p.register_hook(lambda g, n=name: self._grads.__setitem__(
+                        n, g.detach().clone()))
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        teacher = _algorithm(runner).teacher
+        self._teacher_ok = not any(m.training for m in teacher.modules()) \
+            and not any(p.requires_grad for p in teacher.parameters())
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
         row = dict(iter=runner.iter + 1, lr=runner.optim_wrapper.get_lr()
-                   ['lr'][0])
+                   ['lr'][0], teacher_frozen=self._teacher_ok)
         row.update({k: float(v) for k, v in (outputs or {}).items()})
+        if self.record_grads:
+            self._grad_rows.append(dict(self._grads))
+            self._grads.clear()
+            torch.save(self._grad_rows,
+                       osp.join(self._dir(runner),
+                                f'grads_rank{get_rank()}.pth'))
+        if runner.iter + 1 == self.tamper_teacher_after_iter:
+            teacher = _algorithm(runner).teacher
+            teacher.train()
+            teacher.requires_grad_(True)
         name = osp.join(self._dir(runner), f'rank{get_rank()}.jsonl')
         with open(name, 'a') as f:
             f.write(json.dumps(row) + '\n')

@@ -66,7 +66,8 @@ def tiny_cfg(config, data_root, work_dir, epochs=1, batch_size=2,
     return prepare_cfg(cfg)
 
 
-def probe_cfg(config, data_root, work_dir, path, kill_at_iter=0, **kwargs):
+def probe_cfg(config, data_root, work_dir, path, kill_at_iter=0,
+              probe_options=None, **kwargs):
     """:func:`tiny_cfg` with a deterministic pipeline (no flip), a fixed
     seed and the test probe hook (``tests/probe_hook.py``), dumped to
     ``path`` for a ``tools/train.py`` / ``tools/dist_train.sh`` subprocess.
@@ -81,7 +82,8 @@ def probe_cfg(config, data_root, work_dir, path, kill_at_iter=0, **kwargs):
     cfg.custom_imports = dict(
         imports=imports + ['tests.probe_hook'], allow_failed_imports=False)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='FGDTestProbeHook', kill_at_iter=kill_at_iter)
+        dict(type='FGDTestProbeHook', kill_at_iter=kill_at_iter,
+             **(probe_options or {}))
     ]
     cfg.dump(path)
     return path

@@ -458,7 +458,8 @@ def featmap_sizes_for(input_hw: Sequence[int],
 
 def gt_box_masks(gt_bboxes: Sequence[Tensor],
                  featmap_sizes: Sequence[Sequence[int]],
-                 strides: Sequence[Stride]) -> List[Tensor]:
+                 strides: Sequence[Stride],
+                 center_offset: float = 0.5) -> List[Tensor]:
     """Cells whose centre lies inside a ground-truth box (the paper's
     "GT box" ablation, a coarser mask than :func:`imitation_masks`).
 
@@ -466,6 +467,9 @@ def gt_box_masks(gt_bboxes: Sequence[Tensor],
         gt_bboxes (Sequence[Tensor]): B tensors (N_b, 4), xyxy pixels.
         featmap_sizes (Sequence[Sequence[int]]): (H_l, W_l) per level.
         strides (Sequence[int | tuple]): Stride per level.
+        center_offset (float): Cell centres lie at ``(j + center_offset) *
+            sx``, ``(i + center_offset) * sy``, as the anchors of
+            :func:`imitation_masks`. Defaults to 0.5.
 
     Returns:
         list[Tensor]: BoolTensor (B, H_l, W_l) per level.
@@ -476,9 +480,9 @@ def gt_box_masks(gt_bboxes: Sequence[Tensor],
         h, w = (int(s) for s in size)
         sx, sy = _as_stride(stride)
         cx = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) +
-              0.5) * sx
+              center_offset) * sx
         cy = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) +
-              0.5) * sy
+              center_offset) * sy
         in_x = (cx > boxes[..., 0:1]) & (cx < boxes[..., 2:3])  # (B, N, W)
         in_y = (cy > boxes[..., 1:2]) & (cy < boxes[..., 3:4])  # (B, N, H)
         in_x &= valid[..., None]

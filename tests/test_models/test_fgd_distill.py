@@ -104,24 +104,36 @@ def _batch():
 
 
 def test_train_step_guards(teacher_ckpt):
+    """The checks of ``DistillGuardHook`` (the DDP test runs them in a
+    2-process run)."""
+    import types
+
     from mmengine.logging import MMLogger
     from mmengine.optim import OptimWrapper
+
+    from fgd_mmrazor.engine import DistillGuardHook
     path, _ = teacher_ckpt
+    hook = DistillGuardHook()
     algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
     algo.train()
     # An optimizer over the student only: the adapters would never train.
     student_only = OptimWrapper(
         torch.optim.SGD(algo.student.parameters(), lr=0.01))
+    runner = types.SimpleNamespace(model=algo, optim_wrapper=student_only)
     with pytest.raises(RuntimeError, match='adapter'):
-        algo.train_step(_batch(), student_only)
+        hook.before_train(runner)
     # A teacher put back in train mode with gradients is corrected.
     algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
     algo.train()
     wrapper = OptimWrapper(torch.optim.SGD(
         [p for p in algo.parameters() if p.requires_grad], lr=0.01))
+    runner = types.SimpleNamespace(model=algo, optim_wrapper=wrapper)
+    hook.before_train(runner)
+    assert algo.guarded
     algo.teacher.train()
     next(algo.teacher.parameters()).requires_grad_(True)
     MMLogger.get_instance('fgd_test')
+    hook.before_train_iter(runner, 0)
     losses = algo.train_step(_batch(), wrapper)
     assert not algo.teacher.training
     assert not any(p.requires_grad for p in algo.teacher.parameters())
@@ -387,3 +399,53 @@ def test_student_initialised_as_the_student_alone(teacher_ckpt):
         assert torch.equal(student[k], v), k
     adapters = [p for p in algo.distiller.parameters()]
     assert adapters and any(p.abs().sum() > 0 for p in adapters)
+
+
+def test_checkpoints_leave_the_frozen_teacher_out(teacher_ckpt):
+    from mmengine.model import ExponentialMovingAverage
+    from mmengine.runner.checkpoint import get_state_dict, load_state_dict
+    path, _ = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    for state in (algo.state_dict(), get_state_dict(algo)):
+        assert any(k.startswith('architecture.') for k in state)
+        assert any(k.startswith('distiller.connectors.') for k in state)
+        assert not any(k.startswith('teacher.') for k in state)
+    # EMA averages the student and the adapters; it shares the teacher.
+    ema = ExponentialMovingAverage(algo, momentum=0.1, update_buffers=True)
+    assert ema.module.teacher is algo.teacher
+    assert ema.module.architecture is not algo.architecture
+    assert not any('teacher.' in k for k in ema.state_dict())
+    ema.update_parameters(algo)
+    # A lean state dict loads strictly (torch's and mmengine's loaders);
+    # the teacher keeps the weights of teacher_ckpt.
+    teacher = {k: v.clone() for k, v in algo.teacher.state_dict().items()}
+    other = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    other.load_state_dict(algo.state_dict(), strict=True)
+    load_state_dict(other, algo.state_dict(), strict=True)
+    # An old checkpoint with the teacher in it: that teacher is ignored.
+    fat = dict(algo.state_dict())
+    fat.update({
+        'teacher.' + k: v + 7 if v.is_floating_point() else v
+        for k, v in algo.teacher.state_dict().items()
+    })
+    other.load_state_dict(fat, strict=True)
+    for k, v in other.teacher.state_dict().items():
+        assert torch.equal(v, teacher[k]), k
+
+
+def test_export_reads_old_and_new_checkpoints(teacher_ckpt, tmp_path):
+    from fgd_mmrazor.utils import export_student
+    path, _ = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    lean = algo.state_dict()
+    fat = dict(lean)
+    fat.update({'teacher.' + k: v
+                for k, v in algo.teacher.state_dict().items()})
+    expected = algo.architecture.state_dict()
+    for name, state in (('lean', lean), ('fat', fat)):
+        src = str(tmp_path / f'{name}.pth')
+        torch.save({'state_dict': state, 'meta': {'epoch': 1}}, src)
+        student = export_student(src, str(tmp_path / f'{name}_student.pth'))
+        assert set(student) == set(expected)
+        for k, v in expected.items():
+            assert torch.equal(student[k], v), k

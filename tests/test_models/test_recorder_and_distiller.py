@@ -150,12 +150,16 @@ class _Tiny(torch.nn.Module):
         return self.a(x)
 
 
-def _grads_at_scale(scale):
+def _grads_at_scale(scale, connector=True):
     torch.manual_seed(0)
-    student, teacher = _Tiny(4), _Tiny(6)
+    channels = 6 if connector else 4
+    student, teacher = _Tiny(4), _Tiny(channels)
+    kwargs = {} if connector else dict(connector=None)
     distiller = FGDDistiller(
-        student_layers=['a'], student_channels=[4], teacher_channels=[6],
-        loss=dict(type='ImitationMaskLoss', loss_weight=1.0), mask=None)
+        student_layers=['a'], student_channels=[4],
+        teacher_channels=[channels],
+        loss=dict(type='ImitationMaskLoss', loss_weight=1.0), mask=None,
+        **kwargs)
     distiller.prepare_from_student(student)
     distiller.prepare_from_teacher(teacher)
     distiller.student_grad_scale = scale
@@ -165,7 +169,11 @@ def _grads_at_scale(scale):
         with torch.no_grad():
             teacher(x)
         loss = distiller.compute_distill_losses()['loss_imitation_level0']
+    if not loss.requires_grad:  # no adapter, scale 0: nothing to train
+        return float(loss), student.a.weight.grad, None
     loss.backward()
+    if not connector:
+        return float(loss), student.a.weight.grad, None
     adapter = distiller.connectors['adapt_level0'].conv_module.conv
     return (float(loss), student.a.weight.grad, adapter.weight.grad)
 
@@ -180,6 +188,17 @@ def test_student_grad_scale_scales_only_the_student_gradient():
     assert student0 is None  # detached: no gradient reaches the student
     torch.testing.assert_close(adapter_half, adapter1)
     torch.testing.assert_close(adapter0, adapter1)
+
+
+def test_student_grad_scale_without_adapter():
+    """connector=None: the scale applies to the student feature itself."""
+    loss1, student1, _ = _grads_at_scale(1.0, connector=False)
+    loss_half, student_half, _ = _grads_at_scale(0.5, connector=False)
+    loss0, student0, _ = _grads_at_scale(0.0, connector=False)
+    assert loss1 == loss_half == loss0 > 0
+    assert student1.abs().sum() > 0
+    torch.testing.assert_close(student_half, 0.5 * student1)
+    assert student0 is None
 
 
 def test_adapter_warmup_schedule_and_hook():

@@ -209,6 +209,21 @@ def test_gt_box_mask_is_cells_inside_boxes():
     assert math.isclose(float(mask.float().mean()), 2 / 8)
 
 
+def test_gt_box_mask_honours_the_centre_offset():
+    """Centres at (j + 0) * s (e.g. mmdet's YOLOv3/RetinaNet priors): the
+    cells at x = 8 and 16 lie inside (7, 17), those at 0 and 24 do not;
+    with the default 0.5 the centres 4, 12, 20, 28 give only 12."""
+    box = torch.tensor([[7., 1., 17., 9.]])
+    at_zero = gt_box_masks([box], [(2, 4)], [8], center_offset=0.0)[0]
+    expected = torch.zeros(1, 2, 4, dtype=torch.bool)
+    expected[0, 1, 1] = expected[0, 1, 2] = True  # centres (8, 8), (16, 8)
+    assert torch.equal(at_zero, expected)
+    half = gt_box_masks([box], [(2, 4)], [8])[0]
+    expected = torch.zeros(1, 2, 4, dtype=torch.bool)
+    expected[0, 0, 1] = True  # centre (12, 4)
+    assert torch.equal(half, expected)
+
+
 def test_benchmark_reference_matches():
     """The seed's loop algorithm (transposition fixed) used as the
     benchmark's reference gives the same masks (per-level maximum)."""

@@ -150,3 +150,119 @@ def test_two_processes_match_one_process_with_the_same_total_batch(runs):
                 assert rank[it][key] == pytest.approx(
                     one[it][key], rel=1e-3, abs=1e-6), (key, it, one, ranks)
             assert rank[it]['lr'] == pytest.approx(one[it]['lr'])
+
+
+def _unequal_coco(root):
+    """4 images A, A', B, B' where A' has A's pixels (the same file) and B'
+    B's, but other boxes: A' keeps one of A's boxes, B' adds a large one.
+    Without shuffling rank 0 gets (A, B) and rank 1 (A', B'): BatchNorm
+    sees the same pixels on both ranks and in the 1-process batch, while
+    the ranks' mask cells (N_p) differ."""
+    make_tiny_coco(root, num_images=2)
+    ann_file = osp.join(root, 'annotations.json')
+    with open(ann_file) as f:
+        ann = json.load(f)
+    images, anns = [], []
+    for src in ann['images']:
+        boxes = [a for a in ann['annotations'] if a['image_id'] == src['id']]
+        twin = boxes[:1] if src['id'] == 1 else boxes + [
+            dict(boxes[0], bbox=[8.0, 8.0, 80.0, 60.0], area=4800.0)]
+        for group in (boxes, twin):
+            new_id = len(images) + 1
+            images.append(dict(src, id=new_id))
+            for a in group:
+                anns.append(dict(a, id=len(anns) + 1, image_id=new_id))
+    ann.update(images=images, annotations=anns)
+    with open(ann_file, 'w') as f:
+        json.dump(ann, f)
+    return root
+
+
+@pytest.fixture(scope='module')
+def unequal_runs(tmp_path_factory):
+    """2 processes (batch 2 each, unequal boxes) and 1 process (batch 4)
+    with the student's learning rate at 0 (only the adapters learn, so that
+    iteration 2 compares the imitation alone: YOLOv5's own losses are
+    normalised per rank). The 2-process run also unfreezes the teacher
+    after iteration 1, which DistillGuardHook must undo."""
+    tmp = tmp_path_factory.mktemp('ddp_unequal')
+    data = _unequal_coco(str(tmp / 'data'))
+    teacher_ckpt = save_demo_teacher(tmp / 'teacher.pth')
+    out = {}
+    for nproc, batch in ((2, 2), (1, 4)):
+        work_dir = str(tmp / f'work{nproc}')
+        cfg = probe_cfg(
+            CONFIG, data, work_dir, str(tmp / f'cfg{nproc}.py'), epochs=2,
+            batch_size=batch,
+            probe_options=dict(
+                record_grads=True,
+                tamper_teacher_after_iter=1 if nproc == 2 else 0),
+            options={'model.teacher_ckpt': teacher_ckpt,
+                     'default_hooks.checkpoint.interval': 2,
+                     'train_dataloader.sampler.shuffle': False,
+                     'optim_wrapper.paramwise_cfg.custom_keys': {
+                         'architecture': dict(lr_mult=0.0,
+                                              decay_mult=0.0)}})
+        results = _launch(cfg, work_dir, nproc, port=29741 + nproc)
+        _check(results)
+        out[nproc] = (work_dir, ''.join(r.stdout + r.stderr
+                                        for r in results))
+    return out
+
+
+def test_unequal_boxes_per_rank_give_the_one_process_loss(unequal_runs):
+    """One N_p over all ranks: the mean of the ranks' imitation losses and
+    of their adapter gradients equals the 1-process loss and gradient at
+    iterations 1 and 2 (a per-rank N_p would not: the ranks' mask counts
+    differ)."""
+    one = read_probe(unequal_runs[1][0])
+    ranks = [read_probe(unequal_runs[2][0], r) for r in (0, 1)]
+    levels = ('p3', 'p4', 'p5')
+    keys = [f'distill.loss_imitation_{lv}' for lv in levels]
+    # The ranks' own shares differ (their boxes do).
+    assert ranks[0][0][keys[0]] != pytest.approx(ranks[1][0][keys[0]],
+                                                 rel=1e-2)
+    assert one[0][keys[0]] > 0
+    for it in (0, 1):
+        for key in keys:
+            mean = (ranks[0][it][key] + ranks[1][it][key]) / 2
+            assert mean == pytest.approx(one[it][key], rel=1e-5,
+                                         abs=1e-8), (key, it)
+    grads_one = torch.load(
+        osp.join(unequal_runs[1][0], 'probe', 'grads_rank0.pth'))
+    grads = [torch.load(osp.join(unequal_runs[2][0], 'probe',
+                                 f'grads_rank{r}.pth')) for r in (0, 1)]
+    assert len(grads_one) == len(grads[0]) == 2
+    for it in (0, 1):
+        assert len(grads_one[it]) == 6  # weight + bias of 3 adapters
+        for name, ref in grads_one[it].items():
+            mean = (grads[0][it][name] + grads[1][it][name]) / 2
+            torch.testing.assert_close(mean, ref, rtol=1e-4, atol=1e-9)
+        assert grads_one[it]['connectors.adapt_p3.conv_module.conv.weight'] \
+            .abs().sum() > 0
+
+
+def test_guard_refreezes_a_teacher_under_ddp(unequal_runs):
+    """The teacher unfrozen after iteration 1 is back in eval mode and
+    frozen before iteration 2 runs, on both ranks, with a warning."""
+    work_dir, output = unequal_runs[2]
+    for rank in (0, 1):
+        rows = read_probe(work_dir, rank)
+        assert [r['teacher_frozen'] for r in rows] == [True, True]
+    assert 'the teacher was in train mode' in output
+    assert 'required gradients; froze them' in output
+
+
+def test_guard_refuses_an_optimizer_without_adapters_under_ddp(tmp_path):
+    data = _twin_coco(str(tmp_path / 'data'))
+    teacher_ckpt = save_demo_teacher(tmp_path / 'teacher.pth')
+    work_dir = str(tmp_path / 'work')
+    cfg = probe_cfg(CONFIG, data, work_dir, str(tmp_path / 'cfg.py'),
+                    options={'model.teacher_ckpt': teacher_ckpt,
+                             'optim_wrapper.constructor':
+                             'StudentOnlyOptimWrapperConstructor'})
+    results = _launch(cfg, work_dir, 2, port=29751)
+    output = ''.join(r.stdout + r.stderr for r in results)
+    assert any(r.returncode != 0 for r in results), output[-3000:]
+    assert 'does not hold the adapter parameters' in output, output[-3000:]
+    assert not osp.exists(osp.join(work_dir, 'probe', 'rank0.jsonl'))

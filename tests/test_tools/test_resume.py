@@ -55,6 +55,11 @@ def test_sigkill_mid_epoch_then_resume(tiny_coco, tmp_path):
     assert osp.basename(last) == 'epoch_1.pth'
     ckpt = safe_load(last)
     assert ckpt['meta']['iter'] == 2 and ckpt['meta']['epoch'] == 1
+    # Lean checkpoints: neither the model state nor the EMA copy holds the
+    # frozen teacher.
+    for key in ('state_dict', 'ema_state_dict'):
+        assert any('architecture.' in k for k in ckpt[key])
+        assert not any('teacher.' in k for k in ckpt[key]), key
 
     # Resume with the unkilled config (same everything, no kill).
     os.remove(osp.join(work_dir, 'probe', 'rank0.jsonl'))
@@ -64,6 +69,9 @@ def test_sigkill_mid_epoch_then_resume(tiny_coco, tmp_path):
     proc = _train(resume_cfg, work_dir, '--resume')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'resumed epoch: 1, iter: 2' in proc.stdout + proc.stderr
+    # The teacher is rebuilt from teacher_ckpt, with its checks.
+    assert f'Loaded teacher checkpoint {teacher_ckpt}' in \
+        proc.stdout + proc.stderr
 
     # State restored before the first resumed iteration.
     start = torch.load(
@@ -81,6 +89,10 @@ def test_sigkill_mid_epoch_then_resume(tiny_coco, tmp_path):
         float(s['step']) for s in ckpt['optimizer']['state'].values()
     ]
     assert set(start['optimizer_steps']) == {2.0}
+    teacher_state = safe_load(teacher_ckpt)['state_dict']
+    assert set(start['teacher']) == set(teacher_state)
+    for k, v in teacher_state.items():
+        assert torch.equal(start['teacher'][k], v), k
 
     # Iterations 3..6 run once each, with the reference LR schedule and
     # (deterministic pipeline) the reference losses.

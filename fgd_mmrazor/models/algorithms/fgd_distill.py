@@ -19,6 +19,7 @@ method needs:
   initial weights (tests/test_models/test_fgd_distill.py).
 """
 import contextlib
+import copy
 import os.path as osp
 import random
 from typing import Dict, Iterator, Optional, Union
@@ -146,6 +147,12 @@ class FGDDistill(FpnTeacherDistill):
             teacher_trainable=False,
             **kwargs)
         self.teacher_ckpt = teacher_ckpt
+        self.guarded = False  # set by DistillGuardHook
+        self._warned_unguarded = False
+        self._logged_fat_checkpoint = False
+        self._register_state_dict_hook(self._drop_teacher_state)
+        self._register_load_state_dict_pre_hook(self._fill_teacher_state,
+                                                with_module=True)
         if teacher_ckpt is not None:
             load_teacher_checkpoint(self.teacher, teacher_ckpt)
             self.teacher._is_init = True
@@ -228,48 +235,59 @@ class FGDDistill(FpnTeacherDistill):
                              '. Fix student_channels / teacher_channels / '
                              'the imitated layers.')
 
-    def train_step(self, data, optim_wrapper):
-        """Check the optimizer once and the teacher every step, then run
-        MMRazor's training step."""
-        if not getattr(self, '_optimizer_checked', False):
-            self._check_optimizer(optim_wrapper)
-            self._optimizer_checked = True
-        self._guard_teacher()
-        return super().train_step(data, optim_wrapper)
+    def loss(self, batch_inputs, data_samples=None) -> dict:
+        """MMRazor's loss; warns once if no :class:`DistillGuardHook` ran
+        (the optimizer and teacher checks live there, so that every
+        launcher runs them)."""
+        if not self.guarded and not self._warned_unguarded:
+            self._warned_unguarded = True
+            MMLogger.get_current_instance().warning(
+                'FGDDistill: no DistillGuardHook ran before training, so '
+                'the optimizer and the frozen teacher are not checked. '
+                "Add dict(type='DistillGuardHook') to custom_hooks "
+                '(tools/train.py does this itself).')
+        return super().loss(batch_inputs, data_samples)
 
-    def _check_optimizer(self, optim_wrapper) -> None:
-        """Adapters missing from the optimizer would never be trained."""
-        optimizer = getattr(optim_wrapper, 'optimizer', None)
-        if optimizer is None:
-            return  # e.g. an OptimWrapperDict: nothing generic to check
-        in_optim = {
-            id(p)
-            for group in optimizer.param_groups for p in group['params']
-        }
-        missing = [
-            name for name, p in self.distiller.named_parameters()
-            if p.requires_grad and id(p) not in in_optim
-        ]
-        if missing:
-            raise RuntimeError(
-                'FGDDistill: the optimizer does not hold the adapter '
-                f'parameters {missing[:4]}; they would never be trained. '
-                'Build the optimizer from the whole algorithm (the '
-                'default), not from model.student or model.architecture.')
+    # -- checkpoints without the frozen teacher ------------------------
+    def _drop_teacher_state(self, module, state_dict, prefix,
+                            local_metadata) -> None:
+        """State-dict hook: the frozen teacher is not saved (it is rebuilt
+        from ``teacher_ckpt``)."""
+        key_prefix = prefix + 'teacher.'
+        for key in [k for k in state_dict if k.startswith(key_prefix)]:
+            del state_dict[key]
 
-    def _guard_teacher(self) -> None:
-        """A teacher in train mode or with gradients is corrected, loudly."""
-        logger = MMLogger.get_current_instance()
-        if any(m.training for m in self.teacher.modules()):
-            logger.warning('FGDDistill: the teacher was in train mode '
-                           '(BN statistics would drift); set it to eval.')
-            self.teacher.eval()
-        grads = [p for p in self.teacher.parameters() if p.requires_grad]
-        if grads:
-            logger.warning(f'FGDDistill: {len(grads)} teacher parameters '
-                           'required gradients; froze them.')
-            for p in grads:
-                p.requires_grad_(False)
+    def _fill_teacher_state(self, module, state_dict, prefix, *args) -> None:
+        """Load pre-hook: the teacher keeps the weights it was built with.
+
+        Checkpoints have no ``teacher.*`` keys; they are filled in with the
+        teacher's own tensors (no "missing keys" noise, strict loading
+        works). Checkpoints written before the teacher was left out hold
+        it: with a ``teacher_ckpt`` those weights are ignored, so that a
+        resumed run imitates the teacher it started with.
+        """
+        key_prefix = prefix + 'teacher.'
+        present = [k for k in state_dict if k.startswith(key_prefix)]
+        if present and self.teacher_ckpt is None:
+            return  # an old checkpoint is the only source of the teacher
+        if present and not self._logged_fat_checkpoint:
+            self._logged_fat_checkpoint = True
+            MMLogger.get_current_instance().info(
+                f'FGDDistill: the checkpoint holds {len(present)} teacher '
+                f'tensors; the teacher is kept from {self.teacher_ckpt}.')
+        for key, value in self.teacher.state_dict().items():
+            state_dict[key_prefix + key] = value
+
+    def __deepcopy__(self, memo):
+        """Copies (e.g. mmengine's ``EMAHook`` model) share the frozen
+        teacher instead of copying it."""
+        memo[id(self.teacher)] = self.teacher
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     # Training hooks of the student's own config reach into the detector,
     # e.g. mmdet's YOLOXModeSwitchHook sets ``model.bbox_head.use_l1``:

@@ -39,6 +39,8 @@ import difflib
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from torch import Tensor
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.registry import DefaultScope
 from mmrazor.models.architectures.connectors import ConvModuleConnector
 from mmrazor.models.distillers import ConfigurableDistiller
@@ -244,17 +246,19 @@ class FGDDistiller(ConfigurableDistiller):
                    data_idx: Optional[int] = None,
                    connector: Optional[str] = None,
                    connector_idx: Optional[int] = None):
-        """MMRazor's ``get_record``, with the student's imitation gradient
-        scaled by ``student_grad_scale`` before the adapter."""
-        if not (from_student and connector) or \
+        """MMRazor's ``get_record``, with the gradient into the student's
+        features scaled by ``student_grad_scale`` (before the adapter, or
+        on the feature itself without one)."""
+        if not from_student or recorder == MASK_RECORDER or \
                 self.student_grad_scale == 1.0:
             return super().get_record(recorder, from_student, record_idx,
                                       data_idx, connector, connector_idx)
         data = self._scaled(super().get_record(recorder, from_student,
                                                record_idx, data_idx))
-        data = self.connectors[connector](data)
-        if connector_idx is not None:
-            data = data[connector_idx]
+        if connector:
+            data = self.connectors[connector](data)
+            if connector_idx is not None:
+                data = data[connector_idx]
         return data
 
     def _scaled(self, data):
@@ -295,24 +299,45 @@ class FGDDistiller(ConfigurableDistiller):
             and 'mask' in mapping
         ]
 
+    def _global_num_pos(self, masked: List[str]) -> Dict[str, Tensor]:
+        """N_p of each masked loss over the whole batch, all ranks together.
+
+        One all-reduce of the (detached) mask counts; ``all_levels`` gives
+        every masked loss the sum over the levels.
+        """
+        counts = torch.stack([
+            self.get_record(**self.loss_forward_mappings[name]
+                            ['mask']).detach().sum().float()
+            for name in masked
+        ])
+        all_reduce(counts, op='sum')  # no-op without a process group
+        if self.num_pos == 'all_levels':
+            counts = counts.sum().expand(len(masked))
+        return dict(zip(masked, counts))
+
     def compute_distill_losses(self) -> dict:
-        """MMRazor's loss computation; imitation losses whose adapter can
-        be evaluated at the masked cells only are computed that way, and
-        masked losses share one N_p with ``num_pos='all_levels'``."""
+        """MMRazor's loss computation, with one N_p for the whole batch.
+
+        Masked imitation losses divide by the mask cells of the whole
+        batch, over all ranks (see :meth:`_global_num_pos`), and are
+        multiplied by the world size: DDP averages the ranks' gradients,
+        so a run on W processes gets exactly the loss gradients of one
+        process on the same total batch (the mean of the ranks' logged
+        values is that loss). Imitation losses whose adapter can be
+        evaluated at the masked cells only are computed that way.
+        """
         masked = self._masked_losses()
-        num_pos = None
-        if self.num_pos == 'all_levels' and masked:
-            num_pos = sum(
-                int(self.get_record(**self.loss_forward_mappings[name]
-                                    ['mask']).sum()) for name in masked)
+        num_pos = self._global_num_pos(masked) if masked else {}
+        world_size = get_world_size()
         losses = {}
         for loss_name, mapping in self.loss_forward_mappings.items():
             loss_module = self.distill_losses[loss_name]
             conv = self._sparse_conv(loss_name)
-            extra = dict(num_pos=num_pos) if (
-                num_pos is not None and loss_name in masked) else {}
+            extra = dict(num_pos=num_pos[loss_name]) if \
+                loss_name in num_pos else {}
+            scale = world_size if loss_name in num_pos else 1
             if conv is None:
-                losses[loss_name] = loss_module(
+                losses[loss_name] = scale * loss_module(
                     **{
                         key: self.get_record(**record)
                         for key, record in mapping.items()
@@ -322,7 +347,8 @@ class FGDDistiller(ConfigurableDistiller):
                 k: v
                 for k, v in mapping['preds_S'].items() if k != 'connector'
             }
-            student = self._scaled(self.get_record(**s_rec))
+            # The gradient scale is applied by get_record.
+            student = self.get_record(**s_rec)
             teacher = self.get_record(**mapping['preds_T'])
             mask = self.get_record(**mapping['mask'])
             if student.shape[1] != conv.in_channels:
@@ -334,8 +360,8 @@ class FGDDistiller(ConfigurableDistiller):
                           *student.shape[2:]), teacher.shape, mask)
             adapted, (b, i, j) = masked_conv2d_cells(student, mask, conv)
             target = teacher.permute(0, 2, 3, 1)[b, i, j]
-            losses[loss_name] = loss_module.forward_cells(
-                adapted, target, len(b) if num_pos is None else num_pos)
+            losses[loss_name] = scale * loss_module.forward_cells(
+                adapted, target, num_pos[loss_name])
         return losses
 
     def _build(self, gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,

@@ -215,7 +215,8 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
             gt_bboxes = gt_bboxes_from_data_samples(gt_bboxes, num_imgs)
         gt_bboxes = [b.to(device) for b in gt_bboxes]
         if self.mode == 'gt_box':
-            return gt_box_masks(gt_bboxes, sizes, self.strides)
+            return gt_box_masks(gt_bboxes, sizes, self.strides,
+                                self.center_offset)
         return imitation_masks(
             gt_bboxes,
             sizes,

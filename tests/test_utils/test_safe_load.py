@@ -1,0 +1,280 @@
+"""Safe checkpoint loading under attack.
+
+Every payload is built here and checked to be live where it can be (an
+unrestricted ``torch.load``, and the deep copy that ``--resume`` makes of
+the message hub, write the marker file). Then every route that reads a
+checkpoint must refuse it, name the file and what was refused, and leave
+the marker unwritten, on both unpickler paths (torch's weights-only one
+with the allow-list, and the restricted unpickler of torch < 2.4) and over
+http from a loopback port the test opens and closes.
+"""
+import contextlib
+import copy
+import copyreg
+import functools
+import http.server
+import os
+import os.path as osp
+import pickle
+import threading
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner import checkpoint as mme_ckpt
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+
+from fgd_mmrazor.utils import (UnsafeCheckpointError, export_student,
+                               load_teacher_checkpoint, safe_load)
+from fgd_mmrazor.utils import checkpoint as ckpt_mod
+
+
+@pytest.fixture(params=['allow_list', 'restricted_unpickler'])
+def loader_path(request, monkeypatch):
+    """Both unpicklers: torch's weights-only one with the allow-list (torch
+    >= 2.4) and the restricted unpickler (torch < 2.4, forced here)."""
+    if request.param == 'allow_list' and not ckpt_mod.HAS_ALLOW_LIST:
+        pytest.skip('torch < 2.4 has no allow-list API')
+    if request.param == 'restricted_unpickler':
+        monkeypatch.setattr(ckpt_mod, 'HAS_ALLOW_LIST', False)
+    return request.param
+
+
+class Call:
+    """Pickles as ``func(*args)``; ``func`` may itself be a ``Call``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+    def __call__(self, *args):  # pickle wants a callable func
+        raise AssertionError('only pickled')
+
+
+class Planted:
+    """Pickles as a HistoryBuffer whose restored state adds ``attrs``."""
+
+    def __init__(self, **attrs):
+        self.attrs = attrs
+
+    @property
+    def __class__(self):  # what pickle's NEWOBJ check reads
+        return HistoryBuffer
+
+    def __reduce__(self):
+        state = dict(_log_history=np.array([1.0]),
+                     _count_history=np.array([1]), max_length=10,
+                     **self.attrs)
+        return copyreg.__newobj__, (HistoryBuffer, ), state
+
+
+def _builtins():
+    return Call(getattr, getattr, '__self__')  # the builtins module
+
+
+def _payloads(marker):
+    """name -> (object to hide in a checkpoint, live): ``live`` payloads
+    run code under an unrestricted load (checked by the test)."""
+    code = f'open({marker!r}, "w").close()'
+    exec_ = Call(getattr, _builtins(), 'exec')
+    tensor = torch.zeros(2)
+    tensor.__deepcopy__ = Call(getattr, HistoryBuffer, 'min')
+    return {
+        'reduce_exec': (Call(exec, code), True),
+        'reduce_os_system': (Call(os.system, f'touch {marker}'), True),
+        'getattr_chain_to_exec': (Call(exec_, code), True),
+        'planted_deepcopy_partial': (Planted(
+            __deepcopy__=functools.partial(exec, code)), True),
+        'planted_exec_via_getattr': (Planted(__reduce_ex__=exec_), False),
+        'planted_allow_listed_function': (Planted(
+            __deepcopy__=Call(getattr, HistoryBuffer, 'min')), False),
+        'poisoned_statistics_methods': (Planted(
+            statistics_methods={'min': exec_}), False),
+        'getattr_dunder': (Call(getattr, HistoryBuffer, '__init__'), False),
+        'getattr_private': (Call(getattr, HistoryBuffer,
+                                 '_statistics_methods'), False),
+        'getattr_other_method': (Call(getattr, HistoryBuffer, 'update'),
+                                 False),
+        'getattr_numpy': (Call(getattr, np.ndarray, 'tofile'), False),
+        'call_history_buffer': (Call(HistoryBuffer, [1.0], [1], 5), False),
+        'tensor_with_planted_attribute': (tensor, False),
+    }
+
+
+def _save(path, payload):
+    torch.save({'meta': {'epoch': 1}, 'state_dict': {'w': torch.ones(2)},
+                'message_hub': {'log_scalars': {'x': payload}}}, path)
+    return path
+
+
+def _resume_like(ckpt):
+    """What ``--resume`` does to the message hub: a deep copy."""
+    copy.deepcopy(ckpt)
+
+
+@pytest.mark.parametrize('name', sorted(_payloads('m')))
+def test_payload_is_refused(name, tmp_path, loader_path):
+    marker = str(tmp_path / 'marker')
+    payload, live = _payloads(marker)[name]
+    path = _save(str(tmp_path / f'{name}.pth'), payload)
+    if live:  # the payload does run code when loaded without safety
+        with contextlib.suppress(Exception):
+            _resume_like(torch.load(path, weights_only=False))
+        assert osp.exists(marker), name
+        os.remove(marker)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        _resume_like(safe_load(path))
+    assert path in str(err.value)
+    assert not osp.exists(marker)
+
+
+@pytest.mark.parametrize('global_name,payload', [
+    ('builtins.exec', Call(exec, 'pass')),
+    (f'{os.system.__module__}.system', Call(os.system, 'true')),
+])
+def test_refusal_names_the_global(global_name, payload, tmp_path,
+                                  loader_path):
+    path = _save(str(tmp_path / 'evil.pth'), payload)
+    with pytest.raises(UnsafeCheckpointError,
+                       match=f'needs the global {global_name}'):
+        safe_load(path)
+
+
+def _routes(model):
+    return {
+        'safe_load': safe_load,
+        'mmengine _load_checkpoint (load_from, --resume, test.py)':
+        _load_checkpoint,
+        'CheckpointLoader': CheckpointLoader.load_checkpoint,
+        'mmengine load_checkpoint (init_cfg, visualize_masks)':
+        lambda p: mme_ckpt.load_checkpoint(model, p),
+        'teacher_ckpt': lambda p: load_teacher_checkpoint(model, p),
+        'export_student': lambda p: export_student(p, p + '.out'),
+    }
+
+
+class _Tiny(torch.nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+
+
+def test_every_local_route_refuses(tmp_path, loader_path):
+    marker = str(tmp_path / 'marker')
+    path = _save(str(tmp_path / 'evil.pth'),
+                 _payloads(marker)['getattr_chain_to_exec'][0])
+    for route, load in _routes(_Tiny()).items():
+        with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+            _resume_like(load(path))
+        assert not osp.exists(marker), route
+
+
+def _mmengine_like_checkpoint(path):
+    hub = MessageHub.get_instance(f'ckpt_test_{os.getpid()}')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_info('iter', 3)
+    model = _Tiny()
+    optim = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model.w.sum().backward()
+    optim.step()
+    torch.save(
+        dict(meta=dict(epoch=1, iter=3, seed=np.int64(0),
+                       mean=np.array([1., 2.])),
+             state_dict=model.state_dict(), message_hub=hub.state_dict(),
+             optimizer=optim.state_dict()), path)
+    return path
+
+
+def test_benign_checkpoint_loads_and_resumes(tmp_path, loader_path):
+    path = _mmengine_like_checkpoint(str(tmp_path / 'ok.pth'))
+    ckpt = safe_load(path)
+    # One AdamW step (lr 0.1, weight decay 0.01) from 1.
+    torch.testing.assert_close(ckpt['state_dict']['w'],
+                               torch.full((2, ), 0.899))
+    assert type(ckpt['state_dict']).__name__ == 'OrderedDict'
+    buf = ckpt['message_hub']['log_scalars']['train/loss']
+    assert type(buf) is HistoryBuffer
+    assert buf.mean() == 1.0 and buf.current() == 0.5
+    hub = MessageHub.get_instance(f'ckpt_resume_{os.getpid()}')
+    hub.load_state_dict(ckpt['message_hub'])  # deep-copies the buffers
+    assert hub.get_scalar('train/loss').statistics('min') == 0.5
+    assert ckpt['optimizer']['state'][0]['step'] == 1
+    for route, load in _routes(_Tiny()).items():
+        load(path)
+
+
+@contextlib.contextmanager
+def _serve(directory):
+    """An http server on a free loopback port, closed on exit."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=directory)
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
+    monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
+    yield str(tmp_path / 'hub')
+    torch.hub.set_dir(old)
+
+
+def test_urls_are_loaded_safely(tmp_path, hub_dir, loader_path,
+                                monkeypatch):
+    served = tmp_path / 'served'
+    served.mkdir()
+    marker = str(tmp_path / 'marker')
+    _save(str(served / 'evil.pth'),
+          _payloads(marker)['getattr_chain_to_exec'][0])
+    _save(str(served / 'evil2.pth'), Call(os.system, f'touch {marker}'))
+    _mmengine_like_checkpoint(str(served / 'ok.pth'))
+    with _serve(str(served)) as base:
+        monkeypatch.setattr(mme_ckpt, 'get_torchvision_models',
+                            lambda: {'evil2': f'{base}/evil2.pth'})
+        for route, load in _routes(_Tiny()).items():
+            with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+                _resume_like(load(f'{base}/evil.pth'))
+            assert not osp.exists(marker), route
+        with pytest.raises(UnsafeCheckpointError, match='posix.system'):
+            _load_checkpoint('torchvision://evil2')
+        assert not osp.exists(marker)
+        ckpt = safe_load(f'{base}/ok.pth')
+        assert ckpt['meta']['iter'] == 3
+        assert _load_checkpoint(f'{base}/ok.pth')['meta']['epoch'] == 1
+    # Downloaded once to the hub cache, where mmengine keeps it too.
+    assert osp.isfile(osp.join(hub_dir, 'checkpoints', 'ok.pth'))
+
+
+def test_every_mmengine_scheme_has_a_safe_loader():
+    ours = {loader for _, loader in ckpt_mod.SAFE_SCHEMES}
+    ours.add(ckpt_mod._refuse_scheme)
+    assert set(CheckpointLoader._schemes.values()) <= ours
+    assert CheckpointLoader._schemes[''] is ckpt_mod._load_local
+
+
+def test_unknown_scheme_is_refused(tmp_path):
+    CheckpointLoader.register_scheme('fgdtest://', lambda f, m=None: {},
+                                     force=True)
+    try:
+        ckpt_mod.register_checkpoint_loader()
+        with pytest.raises(UnsafeCheckpointError, match='no safe loader'):
+            _load_checkpoint('fgdtest://x.pth')
+    finally:
+        CheckpointLoader._schemes.pop('fgdtest://')
