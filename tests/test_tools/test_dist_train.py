@@ -154,10 +154,11 @@ def test_two_processes_match_one_process_with_the_same_total_batch(runs):
 
 def _unequal_coco(root):
     """4 images A, A', B, B' where A' has A's pixels (the same file) and B'
-    B's, but other boxes: A' keeps one of A's boxes, B' adds a large one.
-    Without shuffling rank 0 gets (A, B) and rank 1 (A', B'): BatchNorm
-    sees the same pixels on both ranks and in the 1-process batch, while
-    the ranks' mask cells (N_p) differ."""
+    B's, but more boxes: A' adds a small one, B' a large one. Without
+    shuffling and one image per rank and iteration, rank 0 gets A then B
+    and rank 1 A' then B'; a 1-process batch of 2 is (A, A') then (B, B').
+    BatchNorm sees the same pixels on the ranks and in the 1-process batch,
+    while the ranks' mask cells (N_p) differ."""
     make_tiny_coco(root, num_images=2)
     ann_file = osp.join(root, 'annotations.json')
     with open(ann_file) as f:
@@ -165,8 +166,10 @@ def _unequal_coco(root):
     images, anns = [], []
     for src in ann['images']:
         boxes = [a for a in ann['annotations'] if a['image_id'] == src['id']]
-        twin = boxes[:1] if src['id'] == 1 else boxes + [
-            dict(boxes[0], bbox=[8.0, 8.0, 80.0, 60.0], area=4800.0)]
+        extra = [60.0, 10.0, 16.0, 16.0] if src['id'] == 1 else \
+            [8.0, 8.0, 80.0, 60.0]
+        twin = boxes + [dict(boxes[0], bbox=extra,
+                             area=extra[2] * extra[3])]
         for group in (boxes, twin):
             new_id = len(images) + 1
             images.append(dict(src, id=new_id))
@@ -180,8 +183,8 @@ def _unequal_coco(root):
 
 @pytest.fixture(scope='module')
 def unequal_runs(tmp_path_factory):
-    """2 processes (batch 2 each, unequal boxes) and 1 process (batch 4)
-    with the student's learning rate at 0 (only the adapters learn, so that
+    """2 processes (batch 1 each, unequal boxes) and 1 process (batch 2),
+    2 iterations, with the student's learning rate at 0 (only the adapters learn, so that
     iteration 2 compares the imitation alone: YOLOv5's own losses are
     normalised per rank). The 2-process run also unfreezes the teacher
     after iteration 1, which DistillGuardHook must undo."""
@@ -189,16 +192,15 @@ def unequal_runs(tmp_path_factory):
     data = _unequal_coco(str(tmp / 'data'))
     teacher_ckpt = save_demo_teacher(tmp / 'teacher.pth')
     out = {}
-    for nproc, batch in ((2, 2), (1, 4)):
+    for nproc, batch in ((2, 1), (1, 2)):
         work_dir = str(tmp / f'work{nproc}')
         cfg = probe_cfg(
-            CONFIG, data, work_dir, str(tmp / f'cfg{nproc}.py'), epochs=2,
+            CONFIG, data, work_dir, str(tmp / f'cfg{nproc}.py'), epochs=1,
             batch_size=batch,
             probe_options=dict(
                 record_grads=True,
                 tamper_teacher_after_iter=1 if nproc == 2 else 0),
             options={'model.teacher_ckpt': teacher_ckpt,
-                     'default_hooks.checkpoint.interval': 2,
                      'train_dataloader.sampler.shuffle': False,
                      'optim_wrapper.paramwise_cfg.custom_keys': {
                          'architecture': dict(lr_mult=0.0,
@@ -220,8 +222,9 @@ def test_unequal_boxes_per_rank_give_the_one_process_loss(unequal_runs):
     levels = ('p3', 'p4', 'p5')
     keys = [f'distill.loss_imitation_{lv}' for lv in levels]
     # The ranks' own shares differ (their boxes do).
-    assert ranks[0][0][keys[0]] != pytest.approx(ranks[1][0][keys[0]],
-                                                 rel=1e-2)
+    for it in (0, 1):
+        assert any(ranks[0][it][k] != pytest.approx(ranks[1][it][k],
+                                                    rel=1e-3) for k in keys)
     assert one[0][keys[0]] > 0
     for it in (0, 1):
         for key in keys:
