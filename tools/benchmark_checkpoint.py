@@ -12,7 +12,8 @@ optimizer state). Prints, and with ``--json`` saves:
 * ``peak_rss_mb``: the process's peak resident memory, and
   ``rss_before_build_mb``, the same before anything was built.
 
-    python tools/benchmark_checkpoint.py configs/demo/fgd_yolov5n_from_s_trees.py
+    python tools/benchmark_checkpoint.py \
+        configs/demo/fgd_yolov5n_from_s_trees.py
     python tools/benchmark_checkpoint.py configs/fgd_yolov5s_from_l.py \
         --img 160 --json out.json
 
@@ -101,7 +102,8 @@ def measure(config: str, teacher_ckpt=None, img: int = 96,
                  if h.get('type') == 'EMAHook']
     ema = None
     if ema_hooks:
-        kwargs = {k: v for k, v in ema_hooks[0].items() if k != 'type'}
+        kwargs = {k: v for k, v in ema_hooks[0].items()
+                  if k not in ('type', 'priority')}
         hook = EMAHook(**kwargs)
         hook.before_run(type('Runner', (), {'model': model})())
         ema = hook.ema_model

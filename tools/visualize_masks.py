@@ -1,14 +1,16 @@
 """Draw the imitation masks of images over the images and their boxes.
 
     python tools/visualize_masks.py CONFIG --images a.png b.png --out DIR \
-        [--ann FILE] [--checkpoint CKPT]
+        [--ann FILE] [--checkpoint CKPT --teacher-ckpt T]
 
 One PNG per image in DIR: the (padded, native-resolution) image with its
 ground-truth boxes (from the COCO file ``--ann``, default the config's val
 annotations, matched by file name) and each level's mask as an overlay.
 With ``--checkpoint`` (a checkpoint of the distillation CONFIG) a second
 row shows the per-cell teacher-student distance
-``sum_c (adapt(s) - t)^2`` of each level.
+``sum_c (adapt(s) - t)^2`` of each level; the teacher comes from
+``--teacher-ckpt`` (the config's ``teacher_ckpt`` by default), since
+distillation checkpoints do not hold it.
 """
 import argparse
 import os
@@ -29,6 +31,9 @@ def parse_args():
     parser.add_argument('--out', required=True)
     parser.add_argument('--ann', help='COCO annotation file with the boxes')
     parser.add_argument('--checkpoint', help='distillation checkpoint')
+    parser.add_argument('--teacher-ckpt',
+                        help="the teacher's checkpoint (default: the "
+                        "config's model.teacher_ckpt)")
     return parser.parse_args()
 
 
@@ -55,7 +60,14 @@ def feature_distance(model, padded):
 
 def main():
     args = parse_args()
-    setup = MaskSetup(args.config)
+    teacher_ckpt = args.teacher_ckpt
+    if args.checkpoint and teacher_ckpt is None:
+        from mmengine.config import Config
+        teacher_ckpt = Config.fromfile(args.config).model.get('teacher_ckpt')
+        if teacher_ckpt is None:
+            raise SystemExit('--checkpoint needs the teacher: pass '
+                             '--teacher-ckpt (checkpoints do not hold it)')
+    setup = MaskSetup(args.config, teacher_ckpt=teacher_ckpt)
     images, boxes = setup.load_boxes(args.ann)
     if args.checkpoint:
         from mmengine.runner import load_checkpoint

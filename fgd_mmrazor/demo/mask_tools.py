@@ -2,7 +2,7 @@
 the mask settings of a config and the boxes of a COCO annotation file."""
 import json
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,10 +38,11 @@ class MaskSetup:
 
     For a distillation config they come from its ``ImitationMask`` recorder
     and its student; for a plain detector config from the detector's prior
-    generator with psi 0.5, joint.
+    generator with psi 0.5, joint. ``teacher_ckpt`` loads the teacher of a
+    distillation config (checkpoints of the algorithm do not hold it).
     """
 
-    def __init__(self, config: str):
+    def __init__(self, config: str, teacher_ckpt: Optional[str] = None):
         import fgd_mmrazor  # noqa: F401
         from mmengine.registry import init_default_scope
         from mmrazor.registry import MODELS as RAZOR
@@ -53,7 +54,7 @@ class MaskSetup:
         self.psi, self.joint, self.center_offset = 0.5, True, 0.5
         if is_distill_cfg(self.cfg):
             self.cfg.model.teacher_ckpt_required = False
-            self.cfg.model.teacher_ckpt = None
+            self.cfg.model.teacher_ckpt = teacher_ckpt
             self.model = RAZOR.build(self.cfg.model)
             rec = self.model.distiller.student_recorders.recorders.get(
                 'imitation_mask')

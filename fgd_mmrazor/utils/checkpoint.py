@@ -481,7 +481,6 @@ SAFE_SCHEMES: Tuple[Tuple[Union[str, Tuple[str, ...]], Callable], ...] = (
 )
 
 
-
 def register_checkpoint_loader() -> bool:
     """Make the safe loaders mmengine's loaders for every scheme.
 

@@ -15,7 +15,6 @@ import functools
 import http.server
 import os
 import os.path as osp
-import pickle
 import threading
 
 import numpy as np

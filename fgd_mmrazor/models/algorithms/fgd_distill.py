@@ -5,7 +5,14 @@
 method needs:
 
 * the teacher is in eval mode as a whole (not only its BN layers) whenever
-  the algorithm trains, and its parameters never require gradients;
+  the algorithm trains, and its parameters never require gradients
+  (checked before every iteration by ``DistillGuardHook``, with the
+  optimizer check, so that every launcher runs them);
+* checkpoints leave the frozen teacher out: ``state_dict()`` has no
+  ``teacher.*`` keys, copies of the algorithm (mmengine's ``EMAHook``)
+  share the teacher instead of copying it, and loading keeps the teacher
+  built from ``teacher_ckpt`` (a checkpoint that still holds a teacher
+  loads, that teacher ignored);
 * ``architecture`` and ``teacher`` may name a local config file
   (``cfg_path='path/to/config.py'``) as well as MMRazor's ``pkg::`` paths;
 * ``teacher_ckpt`` is required unless ``teacher_ckpt_required=False``, is
