@@ -24,20 +24,18 @@ clipped to the tile. The output is deterministic (fixed tiling, sorted ids,
 no randomness) and idempotent: a ``manifest.json`` with the source wheel's
 SHA-256 marks a finished build, and a second call returns at once.
 """
-import glob
-import hashlib
 import json
 import os
 import os.path as osp
 import shutil
-import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .wheels import fetch_wheel, sha256_file
 
 __all__ = [
     'DEEPFOREST_VERSION', 'HELD_OUT', 'SOURCES', 'TILE', 'prepare_trees',
@@ -61,29 +59,7 @@ FORMAT_VERSION = 1
 
 def fetch_deepforest_wheel(cache_dir: str) -> str:
     """Path of the deepforest wheel, downloaded once into ``cache_dir``."""
-    pattern = osp.join(cache_dir, f'deepforest-{DEEPFOREST_VERSION}-*.whl')
-    found = sorted(glob.glob(pattern))
-    if found:
-        return found[0]
-    os.makedirs(cache_dir, exist_ok=True)
-    cmd = [
-        sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', '-d',
-        cache_dir, f'deepforest=={DEEPFOREST_VERSION}'
-    ]
-    print('[trees] ' + ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-    found = sorted(glob.glob(pattern))
-    if not found:
-        raise RuntimeError(f'pip download left no wheel matching {pattern}')
-    return found[0]
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return fetch_wheel('deepforest', DEEPFOREST_VERSION, cache_dir)
 
 
 def _read_voc(xml_bytes: bytes) -> np.ndarray:
@@ -179,6 +155,12 @@ def _load(zf: zipfile.ZipFile, name: str) -> Tuple[np.ndarray, np.ndarray]:
     return image, boxes
 
 
+def default_cache_dir() -> str:
+    """``$FGD_CACHE`` or ``~/.cache/fgd_mmrazor``."""
+    return os.environ.get(
+        'FGD_CACHE', osp.join(osp.expanduser('~'), '.cache', 'fgd_mmrazor'))
+
+
 def prepare_trees(out_dir: str,
                   cache_dir: Optional[str] = None,
                   wheel: Optional[str] = None,
@@ -198,12 +180,8 @@ def prepare_trees(out_dir: str,
     Returns:
         dict: The manifest (counts of images and boxes per split).
     """
-    if cache_dir is None:
-        cache_dir = os.environ.get(
-            'FGD_CACHE', osp.join(osp.expanduser('~'), '.cache',
-                                  'fgd_mmrazor'))
-    wheel = wheel or fetch_deepforest_wheel(cache_dir)
-    sha = _sha256(wheel)
+    wheel = wheel or fetch_deepforest_wheel(cache_dir or default_cache_dir())
+    sha = sha256_file(wheel)
     key = dict(
         format=FORMAT_VERSION,
         wheel_sha256=sha,
