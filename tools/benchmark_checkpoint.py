@@ -48,7 +48,8 @@ def _tensor_mb(*objects) -> float:
     def visit(obj):
         nonlocal total
         if isinstance(obj, torch.Tensor):
-            storage = obj.untyped_storage()
+            storage = obj.untyped_storage() if hasattr(
+                obj, 'untyped_storage') else obj.storage()  # torch < 2.0
             if storage.data_ptr() not in seen:
                 seen.add(storage.data_ptr())
                 total += storage.nbytes()

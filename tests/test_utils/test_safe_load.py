@@ -120,6 +120,12 @@ def test_payload_is_refused(name, tmp_path, loader_path):
     marker = str(tmp_path / 'marker')
     payload, live = _payloads(marker)[name]
     path = _save(str(tmp_path / f'{name}.pth'), payload)
+    if name == 'tensor_with_planted_attribute':
+        saved = torch.load(path, weights_only=False)['message_hub'][
+            'log_scalars']['x']
+        if '__deepcopy__' not in vars(saved):
+            pytest.skip(f'torch {torch.__version__} does not pickle a '
+                        "tensor's attributes")
     if live:  # the payload does run code when loaded without safety
         with contextlib.suppress(Exception):
             _resume_like(torch.load(path, weights_only=False))
