@@ -3,3 +3,4 @@ from .algorithms import *  # noqa: F401,F403
 from .distillers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .recorders import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
