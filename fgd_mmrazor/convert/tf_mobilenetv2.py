@@ -77,8 +77,10 @@ def _block_names() -> Iterator[Tuple[str, str]]:
             index += 1
 
 
-def _layer_names(consts: Dict[str, np.ndarray]) -> List[Tuple[str, str,
-                                                            bool]]:
+LayerName = Tuple[str, str, bool]
+
+
+def _layer_names(consts: Dict[str, np.ndarray]) -> List[LayerName]:
     """(TensorFlow scope, mmdet ConvModule, depthwise) in network order."""
     names = [('Conv', 'conv1', False)]
     for scope, module in _block_names():
@@ -91,7 +93,7 @@ def _layer_names(consts: Dict[str, np.ndarray]) -> List[Tuple[str, str,
 
 
 def mobilenetv2_state_dict(consts: Dict[str, np.ndarray],
-                           prefix: str = '') -> 'OrderedDict[str, Tensor]':
+                           prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
     """mmdet ``MobileNetV2`` weights (keys under ``prefix``, e.g.
     ``'backbone.'``) from the constants of :func:`read_graph_constants`.
 
