@@ -93,7 +93,7 @@ def _layer_names(consts: Dict[str, np.ndarray]) -> List[LayerName]:
 
 
 def mobilenetv2_state_dict(consts: Dict[str, np.ndarray],
-                           prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
+                           prefix: str = '') -> 'OrderedDict':
     """mmdet ``MobileNetV2`` weights (keys under ``prefix``, e.g.
     ``'backbone.'``) from the constants of :func:`read_graph_constants`.
 
