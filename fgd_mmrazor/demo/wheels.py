@@ -10,7 +10,13 @@ import os.path as osp
 import subprocess
 import sys
 
-__all__ = ['fetch_wheel', 'sha256_file']
+__all__ = ['default_cache_dir', 'fetch_wheel', 'sha256_file']
+
+
+def default_cache_dir() -> str:
+    """``$FGD_CACHE`` or ``~/.cache/fgd_mmrazor``."""
+    return os.environ.get(
+        'FGD_CACHE', osp.join(osp.expanduser('~'), '.cache', 'fgd_mmrazor'))
 
 
 def fetch_wheel(name: str, version: str, cache_dir: str) -> str:
