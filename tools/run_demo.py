@@ -2,19 +2,24 @@
 
     python tools/run_demo.py [--full] [--seed 0] [--work-dir work_dirs/demo]
 
-1. prepares the tiled COCO tree data (``tools/prepare_trees.py``, cached);
-2. trains the teacher (``configs/demo/yolov5_s_trees.py``), the student
-   alone (``configs/demo/yolov5_n_trees.py``) and the distilled student
-   (``configs/demo/fgd_yolov5n_from_s_trees.py``) with ``tools/train.py``
-   (mmengine's logger shows progress and ETA);
-3. exports plain mmyolo checkpoints (``tools/export_student.py``), evaluates
-   all three on val with COCO mAP and writes ``report.md`` (tables and
+1. prepares the tiled COCO tree data (``tools/prepare_trees.py``) and,
+   for the default teacher, the COCO-pretrained MobileNetV2 backbone
+   (``tools/prepare_pretrained.py``: downloaded and converted once, cached);
+2. fine-tunes the teacher (``configs/demo/yolov5_mnv2_trees.py``: that
+   backbone with YOLOv5's PAFPN, projected to 128/256/512 channels, and
+   head), trains the student alone (``configs/demo/yolov5_n_trees.py``)
+   and the distilled student (``configs/demo/fgd_yolov5n_from_mnv2_trees.py``)
+   with ``tools/train.py`` (mmengine's logger shows progress and ETA);
+3. exports plain checkpoints (``tools/export_student.py``), evaluates all
+   three on val with COCO mAP and writes ``report.md`` (tables and
    figures) and ``report.json`` into the work dir.
 
-A finished stage is reused when its settings did not change (``--force``
-retrains). ``--full`` runs the longer schedule of docs/results.md.
-``--family rtmdet`` runs the same with RTMDet-s -> RTMDet-tiny (mmdet,
-anchor-free) instead of YOLOv5-s -> YOLOv5-n.
+``--teacher scratch`` uses the control teacher instead: YOLOv5-s trained
+from scratch on the same 50 tiles (``configs/demo/yolov5_s_trees.py``,
+``configs/demo/fgd_yolov5n_from_s_trees.py``). A finished stage is reused
+when its settings did not change (``--force`` retrains). ``--full`` runs
+the longer schedule of docs/results.md. ``--family rtmdet`` runs RTMDet-s
+(from scratch) -> RTMDet-tiny (mmdet, anchor-free) instead.
 """
 import argparse
 import hashlib
@@ -28,18 +33,35 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(REPO, 'configs', 'demo')
-# Detector families of the demo: teacher, student alone, distilled student.
+# Detector families and teachers of the demo: the configs of the teacher,
+# the student alone and the distilled student, and the teacher's epochs
+# (default run, --full).
 FAMILIES = dict(
     yolov5=dict(
-        teacher=osp.join(DEMO, 'yolov5_s_trees.py'),
-        baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
-        distilled=osp.join(DEMO, 'fgd_yolov5n_from_s_trees.py')),
+        pretrained=dict(
+            teacher=osp.join(DEMO, 'yolov5_mnv2_trees.py'),
+            baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
+            distilled=osp.join(DEMO, 'fgd_yolov5n_from_mnv2_trees.py'),
+            teacher_epochs=(40, 150),
+            description='COCO-pretrained MobileNetV2 1.0 backbone '
+            '(TensorFlow ssd_mobilenet_v2_coco) with YOLOv5 PAFPN and head, '
+            'fine-tuned on the train tiles'),
+        scratch=dict(
+            teacher=osp.join(DEMO, 'yolov5_s_trees.py'),
+            baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
+            distilled=osp.join(DEMO, 'fgd_yolov5n_from_s_trees.py'),
+            teacher_epochs=(40, 150),
+            description='YOLOv5-s trained from scratch on the train tiles '
+            '(the control: it knows nothing the student cannot learn)')),
     rtmdet=dict(
-        teacher=osp.join(DEMO, 'rtmdet_s_trees.py'),
-        baseline=osp.join(DEMO, 'rtmdet_tiny_trees.py'),
-        distilled=osp.join(DEMO, 'fgd_rtmdet_tiny_from_s_trees.py')))
-# Epochs per stage: (default run, --full)
-EPOCHS = dict(teacher=(40, 150), baseline=(30, 120), distilled=(30, 120))
+        scratch=dict(
+            teacher=osp.join(DEMO, 'rtmdet_s_trees.py'),
+            baseline=osp.join(DEMO, 'rtmdet_tiny_trees.py'),
+            distilled=osp.join(DEMO, 'fgd_rtmdet_tiny_from_s_trees.py'),
+            teacher_epochs=(40, 150),
+            description='RTMDet-s trained from scratch on the train tiles')))
+# Epochs of the students: (default run, --full)
+STUDENT_EPOCHS = (30, 120)
 
 
 def parse_args():
@@ -57,18 +79,43 @@ def parse_args():
     parser.add_argument(
         '--cfg-options', nargs='+', default=[],
         help='extra --cfg-options for the distilled stage (ablations)')
+    parser.add_argument(
+        '--distilled-config',
+        help='distillation config of the distilled stage instead of the '
+        'teacher\'s demo default (e.g. configs/demo/recipe/*.py)')
     parser.add_argument('--stages', nargs='+',
                         default=['teacher', 'baseline', 'distilled'],
                         choices=['teacher', 'baseline', 'distilled'])
+    parser.add_argument(
+        '--teacher', default=None, choices=['pretrained', 'scratch'],
+        help='the teacher: COCO-pretrained (default for yolov5) or trained '
+        'from scratch on the demo tiles (the control; rtmdet\'s only one)')
     parser.add_argument('--teacher-epochs', type=int,
                         help='override the teacher\'s epochs')
+    parser.add_argument('--student-epochs', type=int,
+                        help='override the students\' epochs')
     parser.add_argument(
         '--teacher-ckpt',
         help='use this teacher checkpoint instead of training one (then '
         '"teacher" is not trained even if listed in --stages)')
     args = parser.parse_args()
-    args.configs = FAMILIES[args.family]
+    teachers = FAMILIES[args.family]
+    args.teacher = args.teacher or next(iter(teachers))
+    if args.teacher not in teachers:
+        parser.error(f'--family {args.family} has the teachers '
+                     f'{sorted(teachers)}')
+    args.configs = dict(teachers[args.teacher])
+    if args.distilled_config:
+        args.configs['distilled'] = osp.abspath(args.distilled_config)
     return args
+
+
+def stage_epochs(name, args):
+    """Epochs of a stage under the command line's settings."""
+    if name == 'teacher':
+        return args.teacher_epochs or \
+            args.configs['teacher_epochs'][1 if args.full else 0]
+    return args.student_epochs or STUDENT_EPOCHS[1 if args.full else 0]
 
 
 def log(msg):
@@ -81,9 +128,7 @@ def train_stage(name, args, extra=()):
     Returns:
         tuple[str, float]: final checkpoint path and wall time (s).
     """
-    epochs = EPOCHS[name][1 if args.full else 0]
-    if name == 'teacher' and args.teacher_epochs:
-        epochs = args.teacher_epochs
+    epochs = stage_epochs(name, args)
     work_dir = osp.join(args.work_dir, name)
     options = [
         f'train_cfg.max_epochs={epochs}',
@@ -173,10 +218,19 @@ def main():
     args = parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
     t0 = time.time()
+    times = {}
     from fgd_mmrazor.demo.trees import prepare_trees
     data_root = osp.join(REPO, 'data', 'trees')
     manifest = prepare_trees(data_root)
     log(f'data: {json.dumps(manifest["counts"])} in {data_root}')
+    if args.teacher == 'pretrained' and not args.teacher_ckpt and \
+            'teacher' in args.stages:
+        from fgd_mmrazor.demo.pretrained import prepare_mobilenetv2
+        out = osp.join(REPO, 'data', 'pretrained', 'mobilenetv2_coco.pth')
+        record = prepare_mobilenetv2(out)
+        log(f'pretrained backbone: {out} '
+            f'({"converted" if record["converted"] else "cached"})')
+    times['data'] = time.time() - t0
 
     ckpts, walls = {}, {}
     if args.teacher_ckpt:
@@ -191,14 +245,17 @@ def main():
             extra = [f'model.teacher_ckpt={ckpts["teacher"]}',
                      *args.cfg_options]
         ckpts[name], walls[name] = train_stage(name, args, extra)
+    times.update(walls)
 
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmyolo.registry import MODELS
 
-    from fgd_mmrazor.demo.report import (model_complexity, plot_losses,
-                                         plot_map, read_scalars)
+    from fgd_mmrazor.demo.report import (demo_report, model_complexity,
+                                         plot_losses, plot_map,
+                                         read_scalars)
     from fgd_mmrazor.utils.export import export_student
+    t_eval = time.time()
     exported, results, complexity = {}, {}, {}
     for name in args.stages:
         exported[name] = osp.join(args.work_dir, f'{name}.pth')
@@ -223,51 +280,71 @@ def main():
             read_scalars(osp.join(args.work_dir, 'distilled')),
             figs['losses'])
     mask_figure(figs['masks'], data_root, args.configs['baseline'])
+    times['evaluation_and_report'] = time.time() - t_eval
+    times['total'] = time.time() - t0
 
-    report = dict(
-        student_config=args.configs['baseline'],
-        checkpoints={k: osp.abspath(v)
-                     for k, v in exported.items()},
-        val_bbox_mAP={k: v['bbox_mAP']
-                      for k, v in results.items()})
+    settings = dict(
+        family=args.family,
+        teacher=args.teacher,
+        teacher_description=args.configs['description'],
+        schedule='full' if args.full else 'default',
+        epochs={name: stage_epochs(name, args)
+                for name in ('teacher', 'baseline', 'distilled')},
+        distilled_cfg_options=list(args.cfg_options),
+        teacher_ckpt_given=bool(args.teacher_ckpt))
+    report = demo_report(
+        configs={k: args.configs[k]
+                 for k in ('teacher', 'baseline', 'distilled')},
+        checkpoints=exported,
+        results=results,
+        seed=args.seed,
+        settings=settings,
+        times=times,
+        repo=REPO)
     with open(osp.join(args.work_dir, 'report.json'), 'w') as f:
         json.dump(report, f, indent=2)
-    total = time.time() - t0
-    write_markdown(args, results, complexity, walls, manifest, total, figs)
+    write_markdown(args, report, complexity, manifest)
     log(f'report: {osp.join(args.work_dir, "report.md")} '
-        f'({total:.0f} s in all)')
+        f'({times["total"]:.0f} s in all)')
 
 
-def write_markdown(args, results, complexity, walls, manifest, total, figs):
+def write_markdown(args, report, complexity, manifest):
+    from fgd_mmrazor.demo.report import NOISE_MAP, comparison_sentence
+    results, times = report['results'], report['times_s']
     rows = []
     for name in results:
         c = complexity[name]
         rows.append(
             f'| {name} | {results[name]["bbox_mAP"]:.4f} | '
             f'{results[name]["bbox_mAP_50"]:.4f} | {c["params"] / 1e6:.2f} M'
-            f' | {c["flops"] / 1e9:.2f} G | {walls[name]:.0f} s |')
+            f' | {c["flops"] / 1e9:.2f} G | {times.get(name, 0):.0f} s |')
     counts = manifest['counts']
-    epochs = {k: EPOCHS[k][1 if args.full else 0] for k in results}
-    if 'teacher' in epochs and args.teacher_epochs:
-        epochs['teacher'] = args.teacher_epochs
+    settings = report['settings']
+    stage_times = ', '.join(f'{k.replace("_", " ")} {v:.0f} s'
+                            for k, v in times.items() if k != 'total')
     text = f"""# Demo report: fine-grained feature imitation on NEON trees
 
 Data: deepforest 2.1.0 NEON tiles, {counts['train']['images']} train
 images ({counts['train']['boxes']} trees), {counts['val']['images']} val
 tiles ({counts['val']['boxes']} trees), 320 px tiles at native resolution.
-Seed {args.seed}; epochs {epochs}; {'--full' if args.full else 'default'}
-schedule. Student config: `{osp.relpath(args.configs['baseline'], REPO)}`.
+Seed {report['seed']}; epochs {settings['epochs']};
+{settings['schedule']} schedule.
+
+Teacher: {settings['teacher_description']}
+(`{report['teacher_config']}`). Student: `{report['student_config']}`;
+distilled: `{report['distilled_config']}`.
 
 | model | bbox mAP | mAP50 | params | FLOPs (320x320) | train wall time |
 | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
-Total wall time (data, training, evaluation, report): {total:.0f} s.
+{comparison_sentence(report)}
 
-One seed: in the default setting a difference between the two students
-below about 0.02 mAP is within this run's rounding noise (running the
-same seeds with one thread instead of two moved the student alone by up
-to 0.02); docs/results.md compares them over paired seeds.
+Wall time: {times['total']:.0f} s in all ({stage_times}).
+
+One seed decides little: a difference between the two students below
+about {NOISE_MAP} mAP is within the spread of paired differences over
+seeds on this data; docs/results.md compares them over paired seeds.
 
 ![mAP](map.png)
 

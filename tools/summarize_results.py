@@ -8,8 +8,8 @@ distilled run's row is named after its work dir (``<name>_seed<N>``):
 default imitation mask, ``full`` the whole feature map, ``gt_box`` inside
 the boxes, any other name its own row. The last column pairs each
 distilled run with the baseline of the same seed (the seed is read from
-the run's report.md) and gives the mean difference with its standard
-error over the seeds.
+``report.json``; for older reports from report.md or the dir name) and
+gives the mean difference with its standard error over the seeds.
 """
 import glob
 import json
@@ -26,6 +26,10 @@ NAMES = {
 
 
 def _seed(report_json):
+    with open(report_json) as f:
+        seed = json.load(f).get('seed')
+    if seed is not None:
+        return int(seed)
     md = osp.join(osp.dirname(report_json), 'report.md')
     if osp.isfile(md):
         with open(md) as f:

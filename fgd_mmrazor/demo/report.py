@@ -9,8 +9,14 @@ import torch
 
 __all__ = [
     'read_scalars', 'plot_map', 'plot_losses', 'plot_masks',
-    'model_complexity'
+    'model_complexity', 'gap_closed', 'demo_report', 'comparison_sentence',
+    'NOISE_MAP'
 ]
+
+# A difference in val bbox mAP between the two students that one seed of
+# the default demo cannot tell from noise (docs/results.md: the spread of
+# the paired differences over seeds).
+NOISE_MAP = 0.02
 
 
 def _plt():
@@ -137,3 +143,87 @@ def model_complexity(model: torch.nn.Module, img_hw=(320, 320)) -> dict:
     info = get_model_complexity_info(
         model, input_shape=(3, *img_hw), show_table=False, show_arch=False)
     return dict(params=int(info['params']), flops=int(info['flops']))
+
+
+def gap_closed(teacher: float, alone: float, distilled: float) -> float:
+    """Fraction of the teacher-student gap the distillation closes:
+    ``(distilled - alone) / (teacher - alone)`` (NaN without a gap)."""
+    gap = teacher - alone
+    return (distilled - alone) / gap if gap > 0 else float('nan')
+
+
+def demo_report(configs: Dict[str, str], checkpoints: Dict[str, str],
+                results: Dict[str, Dict[str, float]], seed: int,
+                settings: dict, times: Dict[str, float],
+                repo: Optional[str] = None) -> dict:
+    """The demo's ``report.json``.
+
+    Args:
+        configs (dict): Config paths of ``teacher``, ``baseline`` (the
+            student's plain config) and ``distilled``.
+        checkpoints (dict): Exported plain checkpoints per stage.
+        results (dict): ``{'bbox_mAP': ..., 'bbox_mAP_50': ...}`` per
+            evaluated stage.
+        seed (int): The random seed of all stages.
+        settings (dict): What else defines the run (teacher, epochs, ...).
+        times (dict): Wall time per stage, in seconds.
+        repo (str, optional): Config paths are written relative to it.
+
+    Returns:
+        dict: ``student_config`` and ``teacher_config`` (the plain configs
+        that ``tools/test.py`` evaluates the exported checkpoints with),
+        ``distilled_config``, ``seed``, ``settings``, ``checkpoints``,
+        ``results``, ``val_bbox_mAP``, ``paired_difference`` (distilled -
+        alone) and ``gap_closed`` (:func:`gap_closed`) of mAP and mAP50
+        where the three stages ran, and ``times_s``.
+    """
+
+    def rel(path):
+        return osp.relpath(path, repo) if repo else path
+
+    report = dict(
+        student_config=rel(configs['baseline']),
+        teacher_config=rel(configs['teacher']),
+        distilled_config=rel(configs['distilled']),
+        seed=int(seed),
+        settings=settings,
+        checkpoints={k: osp.abspath(v)
+                     for k, v in checkpoints.items()},
+        results=results,
+        val_bbox_mAP={k: v['bbox_mAP']
+                      for k, v in results.items()},
+        times_s={k: round(float(v), 1)
+                 for k, v in times.items()})
+    if {'baseline', 'distilled'} <= set(results):
+        report['paired_difference'] = {
+            m: results['distilled'][m] - results['baseline'][m]
+            for m in ('bbox_mAP', 'bbox_mAP_50')
+        }
+    if {'teacher', 'baseline', 'distilled'} <= set(results):
+        report['gap_closed'] = {
+            m: gap_closed(results['teacher'][m], results['baseline'][m],
+                          results['distilled'][m])
+            for m in ('bbox_mAP', 'bbox_mAP_50')
+        }
+    return report
+
+
+def comparison_sentence(report: dict, noise: float = NOISE_MAP) -> str:
+    """One sentence on the distilled student against the student alone,
+    saying when one seed cannot tell them apart."""
+    diff = report.get('paired_difference')
+    if diff is None:
+        return 'The students were not both trained in this run.'
+    d = diff['bbox_mAP']
+    text = (f'Distilled minus alone: {d:+.4f} bbox mAP '
+            f'({diff["bbox_mAP_50"]:+.4f} mAP50)')
+    gap = report.get('gap_closed', {}).get('bbox_mAP')
+    if gap is not None and gap == gap:
+        text += f', {100 * gap:.0f}% of the teacher-student gap closed'
+    if abs(d) < noise:
+        text += (f'. That is within noise for one seed (|difference| < '
+                 f'{noise}): this run alone shows neither a gain nor a '
+                 'loss.')
+    else:
+        text += '.'
+    return text

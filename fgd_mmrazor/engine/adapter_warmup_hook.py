@@ -63,6 +63,11 @@ class AdapterWarmupHook(Hook):
         fade_out_iters (int): Iterations at the end of training over which
             the scale falls linearly to 0 (reached at the last iteration).
             Defaults to 0 (no fade-out).
+        delay_iters (int): Iterations at the start in which the imitation
+            losses are switched off altogether (``FGDDistiller.
+            imitation_scale = 0``: neither the adapters nor the student
+            learn from them), the schedule of the authors' code, which
+            pairs it with adapters initialised near zero. Defaults to 0.
     """
 
     priority = 'NORMAL'
@@ -70,12 +75,16 @@ class AdapterWarmupHook(Hook):
     def __init__(self,
                  adapter_only_iters: int = 0,
                  ramp_iters: int = 0,
-                 fade_out_iters: int = 0) -> None:
-        if min(adapter_only_iters, ramp_iters, fade_out_iters) < 0:
+                 fade_out_iters: int = 0,
+                 delay_iters: int = 0) -> None:
+        if min(adapter_only_iters, ramp_iters, fade_out_iters,
+               delay_iters) < 0:
             raise ValueError('AdapterWarmupHook: adapter_only_iters, '
-                             'ramp_iters and fade_out_iters must be >= 0, '
-                             f'got {adapter_only_iters}, {ramp_iters}, '
-                             f'{fade_out_iters}')
+                             'ramp_iters, fade_out_iters and delay_iters '
+                             f'must be >= 0, got {adapter_only_iters}, '
+                             f'{ramp_iters}, {fade_out_iters}, '
+                             f'{delay_iters}')
+        self.delay_iters = delay_iters
         self.adapter_only_iters = adapter_only_iters
         self.ramp_iters = ramp_iters
         self.fade_out_iters = fade_out_iters
@@ -93,3 +102,6 @@ class AdapterWarmupHook(Hook):
                                       runner.max_iters)
         distiller.student_grad_scale = scale
         runner.message_hub.update_scalar('train/imitation_grad_scale', scale)
+        if self.delay_iters:
+            distiller.imitation_scale = float(
+                runner.iter >= self.delay_iters)

@@ -237,3 +237,42 @@ def test_adapter_warmup_schedule_and_hook():
         AdapterWarmupHook().before_train_iter(
             SimpleNamespace(iter=0, max_iters=1, message_hub=hub,
                             model=SimpleNamespace()), 0)
+
+
+def test_adapter_warmup_delay_switches_imitation_off():
+    """``delay_iters``: no imitation loss at all before it, the plain loss
+    after (the authors' schedule)."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from fgd_mmrazor.engine import AdapterWarmupHook
+    distiller = FGDDistiller(student_layers=['a'], student_channels=[4],
+                             teacher_channels=[6], mask=None)
+    hub = MessageHub.get_instance('adapter_delay_test')
+    runner = SimpleNamespace(iter=0, max_iters=20, message_hub=hub,
+                             model=SimpleNamespace(distiller=distiller))
+    hook = AdapterWarmupHook(delay_iters=3)
+    seen = []
+    for it in range(5):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        seen.append((distiller.imitation_scale, distiller.student_grad_scale))
+    assert seen == [(0.0, 1.0)] * 3 + [(1.0, 1.0)] * 2
+    with pytest.raises(ValueError, match='delay_iters'):
+        AdapterWarmupHook(delay_iters=-1)
+
+
+def test_imitation_scale_multiplies_the_losses():
+    torch.manual_seed(0)
+    distiller = FGDDistiller(student_layers=['a'], student_channels=[4],
+                             teacher_channels=[4], mask=None, connector=None,
+                             loss=dict(type='ChannelWiseDivergence', tau=1.0,
+                                       loss_weight=1.0))
+    s, t = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
+    distiller.get_record = \
+        lambda recorder, from_student, **kw: s if from_student else t
+    full = distiller.compute_distill_losses()['loss_imitation_level0']
+    distiller.imitation_scale = 0.0
+    off = distiller.compute_distill_losses()['loss_imitation_level0']
+    assert float(full) > 0 and float(off) == 0.0

@@ -32,7 +32,9 @@ recorders ``feat_p3`` ... and ``imitation_mask``.
 :class:`~fgd_mmrazor.engine.AdapterWarmupHook`) scales the imitation
 gradient that reaches the student through the adapters, without changing
 the loss value or the adapters' own gradient: 0 trains the adapters only,
-1 is the plain method.
+1 is the plain method. ``imitation_scale`` (default 1) multiplies the
+imitation losses themselves; the hook's ``delay_iters`` sets it to 0 at
+the start of training.
 """
 import copy
 import difflib
@@ -221,6 +223,7 @@ class FGDDistiller(ConfigurableDistiller):
         self.student_layers = list(student_layers)
         self.teacher_layers = teacher_layers
         self.student_grad_scale = 1.0
+        self.imitation_scale = 1.0
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.has_adapters = connector is not None
@@ -335,7 +338,8 @@ class FGDDistiller(ConfigurableDistiller):
             conv = self._sparse_conv(loss_name)
             extra = dict(num_pos=num_pos[loss_name]) if \
                 loss_name in num_pos else {}
-            scale = world_size if loss_name in num_pos else 1
+            scale = self.imitation_scale * (
+                world_size if loss_name in num_pos else 1)
             if conv is None:
                 losses[loss_name] = scale * loss_module(
                     **{
