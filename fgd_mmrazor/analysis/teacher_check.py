@@ -96,9 +96,13 @@ def build_distill_runner_parts(config: str,
 @torch.no_grad()
 def collect_level_records(model, batches: Sequence[dict]) -> Dict[str, list]:
     """Per level, the lists of (student feature, teacher feature, mask) of
-    each batch (forward in training mode, as in training)."""
+    each batch. Both models run in eval mode (BatchNorm with its running
+    statistics), so the probe compares the features the two trained models
+    compute, not one batch's statistics."""
     from ..models.distillers.fgd_distiller import MASK_RECORDER
     distiller = model.distiller
+    was_training = model.training
+    model.eval()
     records = {name: ([], [], []) for name in distiller.level_names}
     for batch in batches:
         model(**_preprocess(model, batch), mode='loss')
@@ -108,6 +112,7 @@ def collect_level_records(model, batches: Sequence[dict]) -> Dict[str, list]:
                    distiller.get_record(MASK_RECORDER, True, data_idx=idx))
             for kept, record in zip(records[name], got):
                 kept.append(record.detach())
+    model.train(was_training)
     return records
 
 
@@ -231,8 +236,8 @@ def gradient_ratio(model, batches: Sequence[dict]) -> dict:
         for batch in batches:
             losses = model(**_preprocess(model, batch), mode='loss')
             det, imi = _detection_loss(losses), _imitation_loss(losses)
-            det_value += float(det)
-            imi_value += float(imi)
+            det_value += float(det.detach())
+            imi_value += float(imi.detach())
             for acc, loss, keep in ((g_det, det, True), (g_imi, imi, False)):
                 grads = torch.autograd.grad(
                     loss, params, retain_graph=keep, allow_unused=True)
