@@ -122,6 +122,12 @@ def log(msg):
     print(f'[demo] {msg}', flush=True)
 
 
+def torch_threads():
+    """Threads of the training processes (they inherit the environment)."""
+    import torch
+    return torch.get_num_threads()
+
+
 def train_stage(name, args, extra=()):
     """Train one stage with tools/train.py unless an identical run is done.
 
@@ -291,6 +297,8 @@ def main():
         epochs={name: stage_epochs(name, args)
                 for name in ('teacher', 'baseline', 'distilled')},
         distilled_cfg_options=list(args.cfg_options),
+        distilled_config=osp.relpath(args.configs['distilled'], REPO),
+        torch_threads=torch_threads(),
         teacher_ckpt_given=bool(args.teacher_ckpt))
     report = demo_report(
         configs={k: args.configs[k]

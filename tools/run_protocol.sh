@@ -3,31 +3,40 @@
 # pretrained teacher"), in three phases fixed before any result was seen.
 # Each step is a tools/run_demo.py call that is reused when already done.
 #
-#   bash tools/run_protocol.sh teachers   # the two teachers (seed 0)
-#   bash tools/run_protocol.sh sweep      # seeds 0-2: loss_weight decades
-#   bash tools/run_protocol.sh levers LW  # seeds 0-2: the other levers at LW
-#   bash tools/run_protocol.sh final      # seeds 3-7, frozen defaults, both
-#                                         # teachers, paired with alone
+#   bash tools/run_demo.sh                       # the pretrained teacher
+#   bash tools/run_protocol.sh teachers          # the scratch teacher
+#   bash tools/run_protocol.sh alone ROOT SEEDS  # students alone
+#   bash tools/run_protocol.sh sweep [SEEDS [LWS]]   # seeds 0-2: loss_weight
+#                                                    # 0.001 0.01 0.1 1.0
+#   bash tools/run_protocol.sh levers LW [SEEDS [LEVERS]]  # the other levers
+#                                        # at LW: authors 1x1 p3p4 warmup35
+#   bash tools/run_protocol.sh final [SEEDS]     # seeds 3-7, frozen
+#                                        # defaults, both teachers
 #   python tools/summarize_results.py work_dirs/protocol   (seeds 0-2)
 #   python tools/summarize_results.py work_dirs/final      (seeds 3-7)
+# Every student run uses one thread (OMP_NUM_THREADS=1), so that two calls
+# with disjoint SEEDS/LWS can share a 2-core machine; the pairs (same seed,
+# alone vs distilled) are always run with the same thread count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/setup_env.sh
 source tools/setup_env.sh
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 PRE=work_dirs/demo/teacher.pth             # tools/run_demo.py (default)
 SCR=work_dirs/demo_scratch/teacher.pth
 demo() { python tools/run_demo.py "$@"; }
 alone() { demo --seed "$2" --stages baseline --work-dir "$1/alone_seed$2"; }
 case "${1:-}" in
   teachers)
-    demo --stages teacher --work-dir work_dirs/demo
     demo --teacher scratch --stages teacher --work-dir work_dirs/demo_scratch
     ;;
+  alone)
+    for seed in $3; do alone "$2" "$seed"; done
+    ;;
   sweep)
-    for seed in 0 1 2; do
-      alone work_dirs/protocol "$seed"
-      for lw in 0.001 0.01 0.1 1.0; do
+    for seed in ${2:-0 1 2}; do
+      for lw in ${3:-0.001 0.01 0.1 1.0}; do
         demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
           --work-dir "work_dirs/protocol/lw${lw}_seed$seed" \
           --cfg-options model.distiller.loss.loss_weight=$lw
@@ -37,8 +46,9 @@ case "${1:-}" in
   levers)
     lw=${2:?loss_weight chosen by the sweep}
     R=configs/demo/recipe/fgd_yolov5n_from_mnv2_trees
-    for seed in 0 1 2; do
-      for lever in authors 1x1 p3p4; do
+    for seed in ${3:-0 1 2}; do
+      for lever in ${4:-authors 1x1 p3p4 warmup35}; do
+        [ "$lever" = warmup35 ] && continue
         demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
           --work-dir "work_dirs/protocol/lw${lw}_${lever}_seed$seed" \
           --distilled-config "${R}_${lever}.py" \
@@ -46,6 +56,7 @@ case "${1:-}" in
       done
       # the imitation's share of the schedule: warm-up 35 + 35 iterations
       # instead of 70 + 70 (full strength for 140 of 210, not 70)
+      [[ " ${4:-warmup35} " == *" warmup35 "* ]] || continue
       demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
         --work-dir "work_dirs/protocol/lw${lw}_warmup35_seed$seed" \
         --cfg-options model.distiller.loss.loss_weight="$lw" \
@@ -53,13 +64,12 @@ case "${1:-}" in
     done
     ;;
   final)
-    for seed in 3 4 5 6 7; do
-      alone work_dirs/final "$seed"
+    for seed in ${2:-3 4 5 6 7}; do
       demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
         --work-dir "work_dirs/final/pretrained_seed$seed"
       demo --seed "$seed" --teacher scratch --teacher-ckpt $SCR \
         --stages distilled --work-dir "work_dirs/final/scratch_seed$seed"
     done
     ;;
-  *) sed -n 2,13p "$0"; exit 2 ;;
+  *) sed -n 2,20p "$0"; exit 2 ;;
 esac
