@@ -37,3 +37,27 @@ def test_config_builds(path):
     if is_distill_cfg(cfg):
         assert not model.teacher.training
         assert len(model.distiller.connectors) >= 1
+
+
+def test_authors_recipe_initialises_adapters_near_zero():
+    """configs/demo/recipe/*_authors.py: N(0, 1e-4) adapters after the
+    runner's init_weights, and a delay instead of the adapter warm-up."""
+    import torch
+    path = osp.join(CONFIGS, 'demo', 'recipe',
+                    'fgd_yolov5n_from_mnv2_trees_authors.py')
+    cfg = Config.fromfile(path)
+    cfg.model.teacher_ckpt = None
+    cfg.model.teacher_ckpt_required = False
+    # the teacher's pretrained backbone file is not needed here
+    cfg.model.teacher.cfg_path = osp.join(CONFIGS, 'demo',
+                                          'yolov5_s_trees.py')
+    init_default_scope('mmyolo')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    for name, conn in model.distiller.connectors.items():
+        weight = conn.conv_module.conv.weight
+        assert 0.5e-4 < float(weight.std()) < 2e-4, name
+        assert float(conn.conv_module.conv.bias.abs().max()) == 0.0
+    hooks = [h for h in cfg.custom_hooks if h.type == 'AdapterWarmupHook']
+    assert hooks == [dict(type='AdapterWarmupHook', delay_iters=70)]

@@ -5,16 +5,7 @@
 # then the plain method at full strength.
 _base_ = '../fgd_yolov5n_from_mnv2_trees.py'
 
-model = dict(
-    distiller=dict(
-        connector=dict(
-            type='ConvModuleConnector',
-            kernel_size=3,
-            padding=1,
-            norm_cfg=None,
-            act_cfg=None,
-            init_cfg=dict(type='Normal', layer='Conv2d', std=1e-4,
-                          bias=0))))
+model = dict(distiller=dict(adapter_init_std=1e-4))
 
 custom_hooks = _base_.custom_hooks[:-1] + [
     dict(type='AdapterWarmupHook', delay_iters=70)

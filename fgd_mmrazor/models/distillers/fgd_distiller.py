@@ -115,6 +115,11 @@ class FGDDistiller(ConfigurableDistiller):
             in per level, see ``connector_channel_keys``). Defaults to a
             plain 3x3 conv. None feeds the student feature to the loss
             unchanged.
+        adapter_init_std (float, optional): Initialise the adapters' conv
+            weights N(0, std^2) and their biases 0 in ``init_weights``
+            (after the connectors' own initialisation, which for
+            ``ConvModuleConnector`` is Kaiming's); the authors' code uses
+            1e-4. Defaults to None (the connector's own).
         connector_channel_keys (tuple[str, str]): The connector's argument
             names for the student's and the teacher's channels. Defaults to
             ``('in_channel', 'out_channel')`` (``ConvModuleConnector``);
@@ -147,6 +152,7 @@ class FGDDistiller(ConfigurableDistiller):
                  connector: Optional[dict] = _default_connector(),
                  connector_channel_keys: Sequence[str] = ('in_channel',
                                                           'out_channel'),
+                 adapter_init_std: Optional[float] = None,
                  mask: Optional[dict] = dict(type='ImitationMask'),
                  num_pos: str = 'all_levels',
                  student_recorders: Optional[Dict[str, dict]] = None,
@@ -227,8 +233,22 @@ class FGDDistiller(ConfigurableDistiller):
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.has_adapters = connector is not None
+        self.adapter_init_std = adapter_init_std
         self.sparse_adapters = sparse_adapters
         self.num_pos = num_pos
+
+    def init_weights(self) -> None:
+        """The connectors' own initialisation, then ``adapter_init_std``."""
+        super().init_weights()
+        if self.adapter_init_std is None:
+            return
+        for conn in self.connectors.values():
+            for module in conn.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    torch.nn.init.normal_(module.weight, 0.0,
+                                          self.adapter_init_std)
+                    if module.bias is not None:
+                        torch.nn.init.zeros_(module.bias)
 
     def prepare_from_student(self, model) -> None:
         """Check the imitated layers exist, then MMRazor's preparation."""
