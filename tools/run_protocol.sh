@@ -10,8 +10,9 @@
 #                                                    # 0.001 0.01 0.1 1.0
 #   bash tools/run_protocol.sh levers LW [SEEDS [LEVERS]]  # the other levers
 #                                        # at LW: authors 1x1 p3p4 warmup35
-#   bash tools/run_protocol.sh final [SEEDS]     # seeds 3-7, frozen
-#                                        # defaults, both teachers
+#   bash tools/run_protocol.sh alone work_dirs/final "3 4 5 6 7"
+#   bash tools/run_protocol.sh final [SEEDS [TEACHERS]]  # seeds 3-7, frozen
+#                                  # defaults, pretrained and scratch
 #   python tools/summarize_results.py work_dirs/protocol   (seeds 0-2)
 #   python tools/summarize_results.py work_dirs/final      (seeds 3-7)
 # Every student run uses one thread (OMP_NUM_THREADS=1), so that two calls
@@ -65,10 +66,11 @@ case "${1:-}" in
     ;;
   final)
     for seed in ${2:-3 4 5 6 7}; do
-      demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
-        --work-dir "work_dirs/final/pretrained_seed$seed"
-      demo --seed "$seed" --teacher scratch --teacher-ckpt $SCR \
-        --stages distilled --work-dir "work_dirs/final/scratch_seed$seed"
+      for teacher in ${3:-pretrained scratch}; do
+        ckpt=$PRE; [ "$teacher" = scratch ] && ckpt=$SCR
+        demo --seed "$seed" --teacher "$teacher" --teacher-ckpt "$ckpt" \
+          --stages distilled --work-dir "work_dirs/final/${teacher}_seed$seed"
+      done
     done
     ;;
   *) sed -n 2,20p "$0"; exit 2 ;;

@@ -1,0 +1,13 @@
+# The paper's 3x3 adaptation conv instead of the demo's 1x1 (more capacity
+# to absorb the student-teacher mismatch instead of moving the student's
+# own features; docs/results.md compares them).
+_base_ = '../fgd_yolov5n_from_mnv2_trees.py'
+
+model = dict(
+    distiller=dict(
+        connector=dict(
+            type='ConvModuleConnector',
+            kernel_size=3,
+            padding=1,
+            norm_cfg=None,
+            act_cfg=None)))
