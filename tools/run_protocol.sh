@@ -7,9 +7,9 @@
 #   bash tools/run_protocol.sh teachers          # the scratch teacher
 #   bash tools/run_protocol.sh alone ROOT SEEDS  # students alone
 #   bash tools/run_protocol.sh sweep [SEEDS [LWS]]   # seeds 0-2: loss_weight
-#                                                    # 0.001 0.01 0.1 1.0
+#                        # 0.001 0.01 0.1 1.0, the paper's 3x3 adapters
 #   bash tools/run_protocol.sh levers LW [SEEDS [LEVERS]]  # the other levers
-#                                        # at LW: authors 1x1 p3p4 warmup35
+#          # at LW: authors (3x3, N(0,1e-4), delay), 1x1, p3p4, warmup35
 #   bash tools/run_protocol.sh alone work_dirs/final "3 4 5 6 7"
 #   bash tools/run_protocol.sh final [SEEDS [TEACHERS]]  # seeds 3-7, frozen
 #                                  # defaults, pretrained and scratch
@@ -26,6 +26,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 PRE=work_dirs/demo/teacher.pth             # tools/run_demo.py (default)
 SCR=work_dirs/demo_scratch/teacher.pth
+R=configs/demo/recipe/fgd_yolov5n_from_mnv2_trees
 demo() { python tools/run_demo.py "$@"; }
 alone() { demo --seed "$2" --stages baseline --work-dir "$1/alone_seed$2"; }
 case "${1:-}" in
@@ -40,19 +41,21 @@ case "${1:-}" in
       for lw in ${3:-0.001 0.01 0.1 1.0}; do
         demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
           --work-dir "work_dirs/protocol/lw${lw}_seed$seed" \
+          --distilled-config "${R}_3x3.py" \
           --cfg-options model.distiller.loss.loss_weight=$lw
       done
     done
     ;;
   levers)
     lw=${2:?loss_weight chosen by the sweep}
-    R=configs/demo/recipe/fgd_yolov5n_from_mnv2_trees
     for seed in ${3:-0 1 2}; do
       for lever in ${4:-authors 1x1 p3p4 warmup35}; do
         [ "$lever" = warmup35 ] && continue
+        config="${R}_${lever}.py"  # 1x1: the demo's default adapter
+        [ "$lever" = 1x1 ] && config=configs/demo/fgd_yolov5n_from_mnv2_trees.py
         demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
           --work-dir "work_dirs/protocol/lw${lw}_${lever}_seed$seed" \
-          --distilled-config "${R}_${lever}.py" \
+          --distilled-config "$config" \
           --cfg-options model.distiller.loss.loss_weight="$lw"
       done
       # the imitation's share of the schedule: warm-up 35 + 35 iterations
