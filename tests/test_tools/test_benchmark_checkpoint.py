@@ -22,8 +22,8 @@ def test_benchmark_checkpoint_reports_a_lean_checkpoint(tmp_path):
     assert result['teacher_keys_in_checkpoint'] == 0
     assert set(result['checkpoint_parts_mb']) == {
         'state_dict', 'optimizer', 'ema_state_dict'}
-    # The model state holds the 1.8 M-parameter student and the adapters
-    # (about 1.5 M parameters), in float32: well under the 7 M-parameter
-    # teacher's 28 MB.
-    assert 8 < result['checkpoint_parts_mb']['state_dict'] < 20
+    # The model state holds the 1.8 M-parameter student and the demo's
+    # 1x1 adapters (0.17 M parameters), in float32: 7-8 MB, well under
+    # the 7 M-parameter teacher's 28 MB.
+    assert 6 < result['checkpoint_parts_mb']['state_dict'] < 20
     assert result['peak_rss_mb'] >= result['rss_before_build_mb'] > 0
