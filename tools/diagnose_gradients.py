@@ -112,30 +112,14 @@ def print_linear_probe(model, loader, num_batches, ridge):
 
 def main():
     args = parse_args()
-    import fgd_mmrazor  # noqa: F401
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from fgd_mmrazor.apis import prepare_cfg
-    from fgd_mmrazor.utils import safe_load
-    cfg = Config.fromfile(args.config)
-    cfg.model.teacher_ckpt = args.teacher_ckpt
-    cfg.work_dir = osp.join(REPO, 'work_dirs', 'diagnose_gradients')
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    cfg.randomness = dict(seed=args.seed)
-    cfg.launcher = 'none'
-    prepare_cfg(cfg)
-    model = Runner.from_cfg(cfg).model
-    loader = Runner.build_dataloader(cfg.train_dataloader)
-    if args.checkpoint:
-        state = safe_load(args.checkpoint)['state_dict']
-        distill = any(k.startswith('architecture.') for k in state)
-        target = model if distill else model.architecture
-        missing, _ = target.load_state_dict(state, strict=False)
-        print(f'loaded {args.checkpoint} into the '
-              f'{"algorithm" if distill else "student"}; '
-              f'{len(missing)} keys not in it')
+    from fgd_mmrazor.analysis.teacher_check import (
+        build_distill_runner_parts, detection_loss, imitation_loss)
+    _, model, loader, loaded = build_distill_runner_parts(
+        args.config, args.teacher_ckpt, args.checkpoint, seed=args.seed,
+        work_dir=osp.join(REPO, 'work_dirs', 'diagnose_gradients'))
+    if loaded:
+        print(f'loaded {args.checkpoint} into the {loaded["into"]}; '
+              f'{loaded["missing_keys"]} keys not in it')
     model.train()
     if args.probe:
         if args.batches < 2:
@@ -148,9 +132,7 @@ def main():
     for i, batch in zip(range(args.batches), loader):
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')
-        det = sum(v for k, v in losses.items()
-                  if k.startswith('student.') and 'loss' in k)
-        imi = sum(v for k, v in losses.items() if k.startswith('distill.'))
+        det, imi = detection_loss(losses), imitation_loss(losses)
         print(f'\nbatch {i}: ' + ', '.join(
             f'{k} {float(v):.4f}' for k, v in losses.items()))
         print_imitation_fit(model.distiller)

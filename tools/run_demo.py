@@ -33,33 +33,40 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(REPO, 'configs', 'demo')
-# Detector families and teachers of the demo: the configs of the teacher,
-# the student alone and the distilled student, and the teacher's epochs
-# (default run, --full).
+
+
+def _stages(teacher, baseline, distilled, description,
+            teacher_epochs=(40, 150)):
+    """Configs of one teacher's demo (teacher, student alone, distilled
+    student, in configs/demo/) and the teacher's epochs (default run,
+    --full)."""
+    return dict(
+        teacher=osp.join(DEMO, teacher),
+        baseline=osp.join(DEMO, baseline),
+        distilled=osp.join(DEMO, distilled),
+        teacher_epochs=teacher_epochs,
+        description=description)
+
+
+# Detector families of the demo and their teachers (the first: default).
 FAMILIES = dict(
     yolov5=dict(
-        pretrained=dict(
-            teacher=osp.join(DEMO, 'yolov5_mnv2_trees.py'),
-            baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
-            distilled=osp.join(DEMO, 'fgd_yolov5n_from_mnv2_trees.py'),
-            teacher_epochs=(40, 150),
-            description='COCO-pretrained MobileNetV2 1.0 backbone '
-            '(TensorFlow ssd_mobilenet_v2_coco) with YOLOv5 PAFPN and head, '
-            'fine-tuned on the train tiles'),
-        scratch=dict(
-            teacher=osp.join(DEMO, 'yolov5_s_trees.py'),
-            baseline=osp.join(DEMO, 'yolov5_n_trees.py'),
-            distilled=osp.join(DEMO, 'fgd_yolov5n_from_s_trees.py'),
-            teacher_epochs=(40, 150),
-            description='YOLOv5-s trained from scratch on the train tiles '
-            '(the control: it knows nothing the student cannot learn)')),
+        pretrained=_stages(
+            'yolov5_mnv2_trees.py', 'yolov5_n_trees.py',
+            'fgd_yolov5n_from_mnv2_trees.py',
+            'COCO-pretrained MobileNetV2 1.0 backbone (TensorFlow '
+            'ssd_mobilenet_v2_coco) with YOLOv5 PAFPN and head, fine-tuned '
+            'on the train tiles'),
+        scratch=_stages(
+            'yolov5_s_trees.py', 'yolov5_n_trees.py',
+            'fgd_yolov5n_from_s_trees.py',
+            'YOLOv5-s trained from scratch on the train tiles (the control: '
+            'it knows nothing the student cannot learn)')),
     rtmdet=dict(
-        scratch=dict(
-            teacher=osp.join(DEMO, 'rtmdet_s_trees.py'),
-            baseline=osp.join(DEMO, 'rtmdet_tiny_trees.py'),
-            distilled=osp.join(DEMO, 'fgd_rtmdet_tiny_from_s_trees.py'),
-            teacher_epochs=(40, 150),
-            description='RTMDet-s trained from scratch on the train tiles')))
+        scratch=_stages(
+            'rtmdet_s_trees.py', 'rtmdet_tiny_trees.py',
+            'fgd_rtmdet_tiny_from_s_trees.py',
+            'RTMDet-s trained from scratch on the train tiles')))
 # Epochs of the students: (default run, --full)
 STUDENT_EPOCHS = (30, 120)
 

@@ -25,11 +25,11 @@ NAMES = {
 }
 
 
-def _seed(report_json):
-    with open(report_json) as f:
-        seed = json.load(f).get('seed')
-    if seed is not None:
-        return int(seed)
+def _seed(report_json, report):
+    """The seed of a run: ``report['seed']``, or for older reports the
+    one in their report.md or their dir name."""
+    if report.get('seed') is not None:
+        return int(report['seed'])
     md = osp.join(osp.dirname(report_json), 'report.md')
     if osp.isfile(md):
         with open(md) as f:
@@ -48,11 +48,12 @@ def collect(roots):
                 glob.glob(osp.join(root, '**', 'report.json'),
                           recursive=True)):
             with open(path) as f:
-                maps = json.load(f)['val_bbox_mAP']
+                report = json.load(f)
+            maps = report['val_bbox_mAP']
             run = osp.basename(osp.dirname(path))
             found = re.match(r'(.+)_seed\d+$', run)
             kind = found.group(1) if found else 'main'
-            seed = _seed(path)
+            seed = _seed(path, report)
             for stage, value in maps.items():
                 name = stage
                 if stage == 'distilled':

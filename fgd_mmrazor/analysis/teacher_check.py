@@ -33,6 +33,7 @@ from ..utils import linear_probe_explained_variance, safe_load
 
 __all__ = [
     'build_distill_runner_parts', 'collect_level_records', 'probe_levels',
+    'detection_loss', 'imitation_loss',
     'mask_coverage', 'fit_adapters', 'gradient_ratio', 'suggest_loss_weight',
     'verdict', 'check_teacher', 'RIDGES', 'TARGET_RATIO', 'ROOM_THRESHOLD'
 ]
@@ -62,8 +63,9 @@ def build_distill_runner_parts(config: str,
     student) or a distillation checkpoint (student and adapters).
 
     Returns:
-        tuple: ``(cfg, model, loader, loaded)``; ``loaded`` says what
-        ``student_ckpt`` was loaded into (None without one).
+        tuple: ``(cfg, model, loader, loaded)``; ``loaded`` is None without
+        ``student_ckpt``, else ``dict(into='student' | 'algorithm',
+        missing_keys=N)``.
     """
     import fgd_mmrazor  # noqa: F401
     from mmengine.runner import Runner
@@ -94,8 +96,9 @@ def build_distill_runner_parts(config: str,
         state = safe_load(student_ckpt)['state_dict']
         distill = any(k.startswith('architecture.') for k in state)
         target = model if distill else model.architecture
-        target.load_state_dict(state, strict=False)
-        loaded = 'algorithm' if distill else 'student'
+        missing, _ = target.load_state_dict(state, strict=False)
+        loaded = dict(into='algorithm' if distill else 'student',
+                      missing_keys=len(missing))
     return cfg, model, loader, loaded
 
 
@@ -182,11 +185,14 @@ def _preprocess(model, batch: dict) -> dict:
     return model.data_preprocessor(copy.deepcopy(batch), True)
 
 
-def _imitation_loss(losses: dict) -> torch.Tensor:
+def imitation_loss(losses: dict) -> torch.Tensor:
+    """The sum of the (weighted) imitation losses of ``FGDDistill``'s
+    loss dict (``distill.*``)."""
     return sum(v for k, v in losses.items() if k.startswith('distill.'))
 
 
-def _detection_loss(losses: dict) -> torch.Tensor:
+def detection_loss(losses: dict) -> torch.Tensor:
+    """The sum of the student's detection losses (``student.loss_*``)."""
     return sum(v for k, v in losses.items()
                if k.startswith('student.') and 'loss' in k)
 
@@ -213,7 +219,7 @@ def fit_adapters(model, batches: Sequence[dict], steps: int,
         for step in range(steps):
             batch = batches[step % len(batches)]
             losses = model(**_preprocess(model, batch), mode='loss')
-            loss = _imitation_loss(losses)
+            loss = imitation_loss(losses)
             optim.zero_grad()
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             for p, g in zip(params, grads):
@@ -241,7 +247,7 @@ def gradient_ratio(model, batches: Sequence[dict]) -> dict:
     try:
         for batch in batches:
             losses = model(**_preprocess(model, batch), mode='loss')
-            det, imi = _detection_loss(losses), _imitation_loss(losses)
+            det, imi = detection_loss(losses), imitation_loss(losses)
             det_value += float(det.detach())
             imi_value += float(imi.detach())
             for acc, loss, keep in ((g_det, det, True), (g_imi, imi, False)):
@@ -393,7 +399,7 @@ def check_teacher(config: str,
     return dict(
         config=config,
         teacher_ckpt=teacher_ckpt,
-        student=loaded or 'freshly initialised',
+        student=loaded['into'] if loaded else 'freshly initialised',
         levels=levels,
         gradients=grads,
         loss_weight=loss_weight,
