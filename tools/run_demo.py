@@ -22,13 +22,9 @@ the longer schedule of docs/results.md. ``--family rtmdet`` runs RTMDet-s
 (from scratch) -> RTMDet-tiny (mmdet, anchor-free) instead.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
-import shutil
-import subprocess
-import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -136,71 +132,22 @@ def torch_threads():
 
 
 def train_stage(name, args, extra=()):
-    """Train one stage with tools/train.py unless an identical run is done.
+    """Train one stage with tools/train.py unless an identical run is done
+    (``fgd_mmrazor.experiments.runs.train_run``).
 
     Returns:
         tuple[str, float]: final checkpoint path and wall time (s).
     """
-    epochs = stage_epochs(name, args)
-    work_dir = osp.join(args.work_dir, name)
+    from fgd_mmrazor.experiments.runs import epoch_options, train_run
     options = [
-        f'train_cfg.max_epochs={epochs}',
-        f'param_scheduler.1.end={epochs}',
-        f'param_scheduler.1.T_max={epochs}',
-        f'train_cfg.val_interval={epochs}',
-        f'default_hooks.checkpoint.interval={epochs}',
-        f'randomness.seed={args.seed}',
-        *extra,
-    ]
-    # The resolved config's text: an edited config (or base) is retrained.
-    from mmengine.config import Config
-    config_text = Config.fromfile(args.configs[name]).pretty_text
-    settings = dict(config=args.configs[name], options=options,
-                    config_sha1=hashlib.sha1(
-                        config_text.encode()).hexdigest())
-    done_file = osp.join(work_dir, 'done.json')
-    ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
-    if not args.force and osp.isfile(done_file) and osp.isfile(ckpt):
-        with open(done_file) as f:
-            done = json.load(f)
-        if done.get('settings') == settings:
-            log(f'{name}: reusing {ckpt} ({done["wall_s"]:.0f} s)')
-            return ckpt, done['wall_s']
-    if osp.isdir(work_dir):
-        shutil.rmtree(work_dir)
-    cmd = [
-        sys.executable,
-        osp.join(REPO, 'tools', 'train.py'), args.configs[name], '--work-dir',
-        work_dir, '--cfg-options', *options
-    ]
-    log(f'{name}: ' + ' '.join(cmd))
-    start = time.time()
-    env = dict(os.environ)
-    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
-    subprocess.run(cmd, check=True, env=env)
-    wall = time.time() - start
-    with open(done_file, 'w') as f:
-        json.dump(dict(settings=settings, wall_s=wall), f)
-    log(f'{name}: trained in {wall:.0f} s')
-    return ckpt, wall
-
-
-def evaluate(config, ckpt, work_dir):
-    """COCO bbox metrics of a plain checkpoint on the config's test set."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from fgd_mmrazor.apis import prepare_cfg
-    cfg = Config.fromfile(config)
-    cfg.load_from = ckpt
-    cfg.work_dir = work_dir
-    cfg.launcher = 'none'
-    prepare_cfg(cfg, for_test=True)
-    metrics = Runner.from_cfg(cfg).test()
-    return {
-        'bbox_mAP': float(metrics['coco/bbox_mAP']),
-        'bbox_mAP_50': float(metrics['coco/bbox_mAP_50']),
-    }
+        f'{k}={v}' for k, v in epoch_options(stage_epochs(name, args)).items()
+    ] + [f'randomness.seed={args.seed}', *extra]
+    log(f'{name}: {args.configs[name]} --cfg-options {" ".join(options)}')
+    done = train_run(args.configs[name], osp.join(args.work_dir, name),
+                     options, force=args.force)
+    log(f'{name}: {"reusing" if done["reused"] else "trained"} '
+        f'{done["checkpoint"]} ({done["wall_s"]:.0f} s)')
+    return done['checkpoint'], done['wall_s'], done['reused']
 
 
 def mask_figure(out_png, data_root, student_config):
@@ -245,7 +192,7 @@ def main():
             f'({"converted" if record["converted"] else "cached"})')
     times['data'] = time.time() - t0
 
-    ckpts, walls = {}, {}
+    ckpts, walls, reused = {}, {}, []
     if args.teacher_ckpt:
         args.stages = [s for s in args.stages if s != 'teacher']
         ckpts['teacher'] = args.teacher_ckpt
@@ -257,7 +204,9 @@ def main():
         if name == 'distilled':
             extra = [f'model.teacher_ckpt={ckpts["teacher"]}',
                      *args.cfg_options]
-        ckpts[name], walls[name] = train_stage(name, args, extra)
+        ckpts[name], walls[name], was_reused = train_stage(name, args, extra)
+        if was_reused:
+            reused.append(name)
     times.update(walls)
 
     from mmengine.config import Config
@@ -267,6 +216,7 @@ def main():
     from fgd_mmrazor.demo.report import (demo_report, model_complexity,
                                          plot_losses, plot_map,
                                          read_scalars)
+    from fgd_mmrazor.experiments.runs import evaluate_checkpoint
     from fgd_mmrazor.utils.export import export_student
     t_eval = time.time()
     exported, results, complexity = {}, {}, {}
@@ -275,8 +225,8 @@ def main():
         export_student(ckpts[name], exported[name])
         plain_cfg = args.configs['teacher' if name == 'teacher' else
                                  'baseline']
-        results[name] = evaluate(plain_cfg, exported[name],
-                                 osp.join(args.work_dir, 'eval', name))
+        results[name] = evaluate_checkpoint(
+            plain_cfg, exported[name], osp.join(args.work_dir, 'eval', name))
         plain = Config.fromfile(plain_cfg)
         init_default_scope(plain.get('default_scope', 'mmyolo'))
         complexity[name] = model_complexity(MODELS.build(plain.model))
@@ -306,7 +256,8 @@ def main():
         distilled_cfg_options=list(args.cfg_options),
         distilled_config=osp.relpath(args.configs['distilled'], REPO),
         torch_threads=torch_threads(),
-        teacher_ckpt_given=bool(args.teacher_ckpt))
+        teacher_ckpt_given=bool(args.teacher_ckpt),
+        reused_stages=reused)
     report = demo_report(
         configs={k: args.configs[k]
                  for k in ('teacher', 'baseline', 'distilled')},
@@ -335,8 +286,15 @@ def write_markdown(args, report, complexity, manifest):
             f' | {c["flops"] / 1e9:.2f} G | {times.get(name, 0):.0f} s |')
     counts = manifest['counts']
     settings = report['settings']
-    stage_times = ', '.join(f'{k.replace("_", " ")} {v:.0f} s'
-                            for k, v in times.items() if k != 'total')
+    reused = settings.get('reused_stages', [])
+    own = ', '.join(f'{k.replace("_", " ")} {v:.0f} s'
+                    for k, v in times.items()
+                    if k != 'total' and k not in reused)
+    wall = f'This invocation: {times["total"]:.0f} s ({own}).'
+    if reused:
+        wall += (' Reused from an earlier invocation (their training time '
+                 'then): ' + ', '.join(f'{k} {times[k]:.0f} s'
+                                       for k in reused) + '.')
     text = f"""# Demo report: fine-grained feature imitation on NEON trees
 
 Data: deepforest 2.1.0 NEON tiles, {counts['train']['images']} train
@@ -355,7 +313,7 @@ distilled: `{report['distilled_config']}`.
 
 {comparison_sentence(report)}
 
-Wall time: {times['total']:.0f} s in all ({stage_times}).
+{wall}
 
 One seed decides little: a difference between the two students below
 about {NOISE_MAP} mAP is within the spread of paired differences over

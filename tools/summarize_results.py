@@ -18,6 +18,8 @@ import re
 import statistics
 import sys
 
+from fgd_mmrazor.experiments.stats import mean_se
+
 NAMES = {
     'main': 'distilled, imitation mask (psi 0.5)',
     'full': 'distilled, whole feature map (no mask)',
@@ -63,18 +65,12 @@ def collect(roots):
 
 
 def paired_difference(diffs):
-    """``mean +- standard error (n seeds)`` of per-seed differences.
-
-    The standard error of the mean, ``stdev / sqrt(n)``, says how far the
-    mean difference is from zero in units of its own seed-to-seed noise
-    (a 95% interval spans the mean +- 4.3 of them at 3 seeds, +- 2.2 at
-    12: Student's t).
-    """
-    mean = statistics.mean(diffs)
-    if len(diffs) < 2:
-        return f'{mean:+.4f} (1 seed)'
-    sem = statistics.stdev(diffs) / len(diffs)**0.5
-    return f'{mean:+.4f} +- {sem:.4f} s.e. ({len(diffs)} seeds)'
+    """``mean +- standard error (n seeds)`` of per-seed differences
+    (:func:`fgd_mmrazor.experiments.mean_se`)."""
+    stat = mean_se(diffs)
+    if stat['n'] < 2:
+        return f'{stat["mean"]:+.4f} (1 seed)'
+    return f'{stat["mean"]:+.4f} +- {stat["se"]:.4f} s.e. ({stat["n"]} seeds)'
 
 
 def main():

@@ -1,0 +1,500 @@
+"""Which distillation helps on this pair and this data? A paired comparison.
+
+:func:`compare_methods` trains the student alone and distilled by each
+method, for each seed, and evaluates all of them with COCO mAP:
+
+* **paired**: for a seed, every run uses that seed (the same initial
+  student weights: ``FGDDistill`` builds the student before anything
+  else), the same thread count and the same schedule;
+* **one weight rule**: a method's loss weight is the one its paper or
+  MMRazor's config gives, scaled so that, when its imitation gradient
+  reaches the student (after the adapters' warm-up), that gradient on the
+  student's backbone and neck is the same fraction of the detection
+  gradient as the reference method's (FGFI at its own config's weight).
+  The fraction is measured once, on seed 0's first training batches, with
+  the pre-flight check's gradient measurement
+  (:func:`~fgd_mmrazor.analysis.teacher_check.gradient_ratio`); the
+  imitation gradient is linear in the weight, so one measurement gives the
+  weight (:func:`calibrate`);
+* **resumable**: a finished run (trained and evaluated with the same
+  settings) is not run again;
+* **statistics**: per method the mean +- s.e. over seeds of mAP and mAP50,
+  and the mean +- s.e. of the paired difference to the student alone
+  (:mod:`.stats`); the time per training step and the peak memory.
+
+It writes ``compare.json``, ``compare.md`` and ``compare.png`` (bars with
+error bars) into the work dir; ``tools/compare_methods.py`` is its CLI.
+"""
+import copy
+import json
+import os
+import os.path as osp
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .runs import REPO, evaluate_checkpoint, train_run
+from .stats import format_mean_se, mean_se, paired_difference
+
+__all__ = [
+    'DEMO_METHODS', 'DEMO_STUDENT', 'DEMO_TEACHER', 'loss_weight_key',
+    'calibrate', 'compare_methods', 'summarize', 'format_markdown',
+    'plot_comparison', 'demo_method_configs'
+]
+
+_DEMO = osp.join(REPO, 'configs', 'demo')
+DEMO_STUDENT = osp.join(_DEMO, 'yolov5_n_trees.py')
+DEMO_TEACHER = osp.join(_DEMO, 'yolov5_mnv2_trees.py')
+# The methods of the trees demo (the first is the reference of the weight
+# rule) and their configs.
+DEMO_METHODS = dict(
+    fgfi=('fgd_yolov5n_from_mnv2_trees.py',
+          'FGFI, imitation mask (this project)'),
+    fgfi_whole_map=('methods/fgfi_whole_map_yolov5n_from_mnv2_trees.py',
+                    'FGFI on the whole map (no mask)'),
+    cwd=('methods/cwd_yolov5n_from_mnv2_trees.py',
+         'CWD (channel-wise divergence)'),
+    pkd=('methods/pkd_yolov5n_from_mnv2_trees.py',
+         'PKD (Pearson correlation)'),
+    mgd=('methods/mgd_yolov5n_from_mnv2_trees.py',
+         'MGD (masked generative)'),
+)
+ALONE = 'alone'
+
+
+def demo_method_configs(names: Optional[Sequence[str]] = None) -> dict:
+    """``{name: config path}`` of the demo's methods (all by default)."""
+    names = list(names or DEMO_METHODS)
+    unknown = [n for n in names if n not in DEMO_METHODS]
+    if unknown:
+        raise KeyError(f'unknown demo methods {unknown}; known: '
+                       f'{sorted(DEMO_METHODS)} (or give NAME=CONFIG)')
+    return {n: osp.join(_DEMO, DEMO_METHODS[n][0]) for n in names}
+
+
+def loss_weight_key(loss_cfg: dict) -> str:
+    """The argument of a distillation loss that scales it: ``alpha_mgd``
+    for MMRazor's ``MGDLoss``, ``loss_weight`` for the others."""
+    return 'alpha_mgd' if 'alpha_mgd' in loss_cfg else 'loss_weight'
+
+
+def _log(logger, msg: str) -> None:
+    if logger is None:
+        print(f'[compare] {msg}', flush=True)
+    else:
+        logger.info(msg)
+
+
+def _dump(cfg, path: str) -> str:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    cfg.dump(path)
+    return path
+
+
+def calibrate(config: str,
+              teacher_ckpt: str,
+              seed: int = 0,
+              num_batches: int = 8,
+              grad_batches: int = 2,
+              fit_steps: Optional[int] = None) -> dict:
+    """The imitation/detection gradient ratio of a distillation config at
+    its own loss weight, when the imitation reaches the student.
+
+    The adapters (connectors) are first fitted alone for the config's
+    ``AdapterWarmupHook.adapter_only_iters`` steps (or ``fit_steps``), as
+    in training; the student is the freshly initialised one of ``seed``.
+
+    Returns:
+        dict: ``weight_key``, ``weight`` (the config's), ``ratio``,
+        ``cosine``, ``fit_steps``.
+    """
+    import torch
+
+    from ..analysis.teacher_check import (_adapter_warmup, _base_lr,
+                                          _read_batches,
+                                          build_distill_runner_parts,
+                                          fit_adapters, gradient_ratio)
+    torch.manual_seed(seed)
+    cfg, model, loader, _ = build_distill_runner_parts(
+        config, teacher_ckpt, None, seed,
+        work_dir=osp.join(osp.dirname(config), 'calibration_work_dir'))
+    model.train()
+    batches = _read_batches(loader, num_batches)
+    steps = _adapter_warmup(cfg) if fit_steps is None else fit_steps
+    fit_adapters(model, batches, steps, _base_lr(cfg))
+    grads = gradient_ratio(model, batches[:grad_batches])
+    loss = cfg.model.distiller.loss
+    key = loss_weight_key(loss)
+    return dict(weight_key=key, weight=float(loss[key]),
+                ratio=grads['ratio'], cosine=grads['cosine'],
+                fit_steps=steps)
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_json(path: str, data) -> None:
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=2)
+
+
+def _run_stats(run_dir: str) -> dict:
+    """Median seconds per training step and the peak CUDA memory (MB) that
+    mmengine logged, from the run's ``scalars.json``."""
+    from ..demo.report import read_scalars
+    rows = [r for r in read_scalars(run_dir) if 'time' in r]
+    out = dict(step_s=float(np.median([r['time'] for r in rows]))
+               if rows else float('nan'))
+    memory = [r['memory'] for r in rows if 'memory' in r]
+    out['cuda_memory_mb'] = float(max(memory)) if memory else None
+    return out
+
+
+def compare_methods(methods: Dict[str, str],
+                    student_config: str,
+                    teacher_ckpt: str,
+                    seeds: Sequence[int],
+                    work_dir: str,
+                    options: Optional[dict] = None,
+                    weight_rule: bool = True,
+                    reference: Optional[str] = None,
+                    jobs: int = 1,
+                    threads: Optional[int] = None,
+                    teacher_config: Optional[str] = None,
+                    labels: Optional[Dict[str, str]] = None,
+                    force: bool = False,
+                    logger=None) -> dict:
+    """Train and evaluate the student alone and each method, per seed.
+
+    Args:
+        methods (dict): ``{name: distillation config}``, in table order.
+        student_config (str): The student's own config (trained alone;
+            evaluates the exported students).
+        teacher_ckpt (str): The teacher's checkpoint (plain or not).
+        seeds (Sequence[int]): Random seeds; each seed is one pair set.
+        work_dir (str): Where runs, configs and the outputs go.
+        options (dict, optional): Config overrides merged into every
+            config (``--cfg-options``), e.g. the epochs or the dataset.
+        weight_rule (bool): Scale each method's weight by the gradient
+            rule (see the module's docstring). Defaults to True.
+        reference (str, optional): The method whose gradient ratio the
+            others are matched to. Defaults to the first method.
+        jobs (int): Runs trained at once.
+        threads (int, optional): Torch threads of each run. Defaults to
+            the CPU count divided by ``jobs``.
+        teacher_config (str, optional): Evaluate the teacher too (a plain
+            config of it), for the table's reference row.
+        labels (dict, optional): Display names of the methods.
+        force (bool): Retrain and re-evaluate everything.
+        logger: An ``MMLogger`` (print without one).
+
+    Returns:
+        dict: What ``compare.json`` holds (see :func:`summarize`).
+    """
+    from mmengine.config import Config
+    os.makedirs(work_dir, exist_ok=True)
+    options = dict(options or {})
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    env = {k: str(threads) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    labels = dict(labels or {})
+    reference = reference or next(iter(methods))
+    if reference not in methods:
+        raise KeyError(f'the reference {reference!r} is not a method')
+    start = time.time()
+
+    # 1. The configs every run trains: overrides merged in, dumped.
+    configs = {}
+    for name, path in [(ALONE, student_config), *methods.items()]:
+        cfg = Config.fromfile(path)
+        cfg.merge_from_dict(copy.deepcopy(options))
+        if name != ALONE:
+            cfg.model.teacher_ckpt = osp.abspath(teacher_ckpt)
+        configs[name] = cfg
+    base_dir = osp.join(work_dir, 'configs')
+
+    # 2. The weights: one gradient rule for all methods.
+    calib_file = osp.join(work_dir, 'calibration.json')
+    calibration = {} if force else (_read_json(calib_file) or {})
+    weights = {}
+    if weight_rule:
+        for name in [reference] + [m for m in methods if m != reference]:
+            path = _dump(configs[name],
+                         osp.join(base_dir, f'{name}_calibration.py'))
+            key = dict(config_text=configs[name].pretty_text,
+                       teacher_ckpt=osp.abspath(teacher_ckpt),
+                       threads=threads)
+            record = calibration.get(name)
+            if record is None or record.get('key') != key:
+                _log(logger, f'weight rule: measuring the gradient ratio '
+                     f'of {name} ({path})')
+                t0 = time.time()
+                record = dict(key=key, **calibrate(path, teacher_ckpt))
+                record['seconds'] = time.time() - t0
+                calibration[name] = record
+                _write_json(calib_file, calibration)
+            target = calibration[reference]['ratio']
+            record['target_ratio'] = target
+            record['scaled_weight'] = record['weight'] * target / \
+                record['ratio']
+            _log(logger, f'weight rule: {name}: {record["weight_key"]} '
+                 f'{record["weight"]:g} gives ratio {record["ratio"]:.4f} '
+                 f'-> {record["scaled_weight"]:.4g} (ratio {target:.4f})')
+            loss = configs[name].model.distiller.loss
+            loss[record['weight_key']] = record['scaled_weight']
+            weights[name] = {record['weight_key']: record['scaled_weight']}
+        _write_json(calib_file, calibration)
+
+    # 3. The runs, seed by seed (a seed's set is complete early).
+    runs = []
+    for seed in seeds:
+        for name, cfg in configs.items():
+            run_cfg = copy.deepcopy(cfg)
+            run_cfg.randomness = dict(seed=int(seed))
+            path = _dump(run_cfg, osp.join(base_dir, f'{name}_seed{seed}.py'))
+            runs.append(dict(name=name, seed=int(seed), config=path,
+                             dir=osp.join(work_dir, 'runs',
+                                          f'{name}_seed{seed}')))
+    results: List[dict] = []
+    todo = []
+    for run in runs:
+        found = None if force else _read_json(
+            osp.join(run['dir'], 'result.json'))
+        from .runs import run_settings
+        settings = run_settings(run['config'], [])
+        if found and found.get('settings') == settings and found.get(
+                'threads') == threads:
+            results.append(found)
+        else:
+            todo.append(dict(run, settings=settings))
+    _log(logger, f'{len(runs)} runs ({len(configs)} per seed x '
+         f'{len(seeds)} seeds): {len(runs) - len(todo)} done, '
+         f'{len(todo)} to train, {jobs} at a time, {threads} thread(s) each')
+
+    def train(run):
+        os.makedirs(run['dir'], exist_ok=True)
+        log_file = osp.join(work_dir, 'runs', f'{osp.basename(run["dir"])}'
+                            '.log')
+        return train_run(run['config'], run['dir'], force=force, env=env,
+                         log_file=log_file)
+
+    trained_s = 0.0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pending = {pool.submit(train, run): run for run in todo}
+        finished = 0
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                run = pending.pop(fut)
+                trained = fut.result()
+                result = _evaluate(run, trained, student_config, options,
+                                   threads)
+                results.append(result)
+                finished += 1
+                trained_s += trained['wall_s']
+                elapsed = time.time() - start
+                left = len(todo) - finished
+                eta = elapsed / finished * left
+                _log(logger, f'[{finished}/{len(todo)}] {run["name"]} seed '
+                     f'{run["seed"]}: bbox mAP {result["bbox_mAP"]:.4f} '
+                     f'(trained in {trained["wall_s"]:.0f} s); elapsed '
+                     f'{elapsed / 60:.1f} min, ETA {eta / 60:.1f} min')
+
+    teacher = None
+    if teacher_config:
+        teacher = evaluate_checkpoint(teacher_config, teacher_ckpt,
+                                      osp.join(work_dir, 'eval_teacher'),
+                                      options)
+    report = summarize(
+        results, [ALONE, *methods], reference=reference,
+        labels={ALONE: 'student alone', **labels}, teacher=teacher)
+    report.update(
+        seeds=[int(s) for s in seeds],
+        settings=dict(
+            student_config=osp.abspath(student_config),
+            methods={k: osp.abspath(v) for k, v in methods.items()},
+            teacher_ckpt=osp.abspath(teacher_ckpt),
+            teacher_config=teacher_config and osp.abspath(teacher_config),
+            options=options, weight_rule=weight_rule, jobs=jobs,
+            threads=threads),
+        calibration={k: {kk: vv for kk, vv in v.items() if kk != 'key'}
+                     for k, v in calibration.items() if k in methods},
+        weights=weights,
+        wall_s=dict(this_invocation=time.time() - start,
+                    training_trained_now=trained_s))
+    _write_json(osp.join(work_dir, 'compare.json'), report)
+    with open(osp.join(work_dir, 'compare.md'), 'w') as f:
+        f.write(format_markdown(report))
+    plot_comparison(report, osp.join(work_dir, 'compare.png'))
+    return report
+
+
+def _evaluate(run: dict, trained: dict, student_config: str,
+              options: dict, threads: int) -> dict:
+    """Export (a distillation checkpoint's student) and evaluate a run;
+    its ``result.json``."""
+    from ..utils.export import export_student
+    plain = osp.join(run['dir'], 'student.pth')
+    export_student(trained['checkpoint'], plain)
+    metrics = evaluate_checkpoint(student_config, plain,
+                                  osp.join(run['dir'], 'eval'), options)
+    stats = _run_stats(run['dir'])
+    result = dict(
+        name=run['name'], seed=run['seed'], settings=run['settings'],
+        threads=threads, **metrics, train_s=trained['wall_s'],
+        peak_rss_mb=trained['peak_rss_mb'], **stats)
+    _write_json(osp.join(run['dir'], 'result.json'), result)
+    return result
+
+
+def summarize(results: Sequence[dict], names: Sequence[str],
+              reference: Optional[str] = None,
+              labels: Optional[Dict[str, str]] = None,
+              teacher: Optional[dict] = None) -> dict:
+    """Per-method statistics of run results (dicts with ``name``, ``seed``,
+    ``bbox_mAP``, ``bbox_mAP_50``, ``step_s``, ``peak_rss_mb``).
+
+    Returns:
+        dict: ``methods``: ``{name: dict(label, seeds, bbox_mAP,
+        bbox_mAP_50 (mean_se), minus_alone (dict of paired_difference per
+        metric; not for the student alone), step_s, peak_rss_mb,
+        cuda_memory_mb, values)}``; ``reference``; ``teacher``.
+    """
+    labels = dict(labels or {})
+    by_name = {n: {} for n in names}
+    for r in results:
+        if r['name'] in by_name:
+            by_name[r['name']][r['seed']] = r
+    alone = by_name.get(ALONE, {})
+    out = {}
+    for name in names:
+        runs = by_name[name]
+        seeds = sorted(runs)
+        entry = dict(label=labels.get(name, name), seeds=seeds)
+        for metric in ('bbox_mAP', 'bbox_mAP_50'):
+            entry[metric] = mean_se([runs[s][metric] for s in seeds])
+        if name != ALONE:
+            entry['minus_alone'] = {
+                metric: paired_difference(
+                    {s: runs[s][metric] for s in seeds},
+                    {s: r[metric] for s, r in alone.items()})
+                for metric in ('bbox_mAP', 'bbox_mAP_50')
+            }
+        steps = [runs[s]['step_s'] for s in seeds
+                 if np.isfinite(runs[s].get('step_s', float('nan')))]
+        entry['step_s'] = float(np.mean(steps)) if steps else float('nan')
+        entry['peak_rss_mb'] = max(
+            (runs[s]['peak_rss_mb'] for s in seeds), default=float('nan'))
+        cuda = [runs[s]['cuda_memory_mb'] for s in seeds
+                if runs[s].get('cuda_memory_mb') is not None]
+        entry['cuda_memory_mb'] = max(cuda) if cuda else None
+        entry['values'] = {str(s): runs[s]['bbox_mAP'] for s in seeds}
+        out[name] = entry
+    return dict(methods=out, reference=reference, teacher=teacher)
+
+
+def format_markdown(report: dict) -> str:
+    """``compare.md``: the table, the weights and the settings."""
+    methods = report['methods']
+    weights = report.get('weights', {})
+    calib = report.get('calibration', {})
+    lines = [
+        '# Distillation methods compared', '',
+        f'Seeds {", ".join(map(str, report.get("seeds", [])))}; every run '
+        f'with {report.get("settings", {}).get("threads", "?")} torch '
+        'thread(s). mAP: COCO bbox mAP on the val set, mean +- standard '
+        'error over the seeds; "minus alone": the paired difference to the '
+        'student alone of the same seed, mean +- standard error.', ''
+    ]
+    if report.get('teacher'):
+        t = report['teacher']
+        lines += [f'Teacher: bbox mAP {t["bbox_mAP"]:.4f}, mAP50 '
+                  f'{t["bbox_mAP_50"]:.4f}.', '']
+    lines += [
+        '| method | weight | bbox mAP | mAP50 | mAP minus alone | mAP50 '
+        'minus alone | s / step | peak RSS (MB) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
+    for name, m in methods.items():
+        weight = ', '.join(f'{k} {v:.3g}' for k, v in
+                           weights.get(name, {}).items()) or ''
+        if name in calib:
+            weight += f' (config {calib[name]["weight"]:g})'
+        diff = m.get('minus_alone')
+        lines.append(
+            f'| {m["label"]} | {weight} | '
+            f'{format_mean_se(m["bbox_mAP"])} | '
+            f'{format_mean_se(m["bbox_mAP_50"])} | '
+            + (f'{format_mean_se(diff["bbox_mAP"], sign=True)} | '
+               f'{format_mean_se(diff["bbox_mAP_50"], sign=True)} | '
+               if diff else ' | | ')
+            + f'{m["step_s"]:.2f} | {m["peak_rss_mb"]:.0f} |')
+    if calib:
+        ref = report['reference']
+        lines += [
+            '', 'Weights: each method\'s config weight scaled so that its '
+            'imitation/detection gradient ratio on the student\'s backbone '
+            f'and neck equals {ref}\'s at its config weight '
+            f'({calib[ref]["ratio"]:.4f}), measured after '
+            f'{calib[ref]["fit_steps"]} adapter-only steps on seed 0\'s '
+            'first training batches.', '',
+            '| method | config weight | gradient ratio there | cosine | '
+            'scaled weight |', '| --- | --- | --- | --- | --- |'
+        ]
+        for name, c in calib.items():
+            lines.append(
+                f'| {methods[name]["label"]} | {c["weight_key"]} '
+                f'{c["weight"]:g} | {c["ratio"]:.4f} | {c["cosine"]:+.3f} | '
+                f'{c.get("scaled_weight", c["weight"]):.4g} |')
+    lines += ['', 'Per seed (bbox mAP):', '',
+              '| method | ' + ' | '.join(
+                  f'seed {s}' for s in report.get('seeds', [])) + ' |',
+              '| --- |' + ' --- |' * len(report.get('seeds', []))]
+    for m in methods.values():
+        lines.append(f'| {m["label"]} | ' + ' | '.join(
+            f'{m["values"][str(s)]:.4f}' if str(s) in m['values'] else ''
+            for s in report.get('seeds', [])) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot_comparison(report: dict, out: str) -> None:
+    """Bars of mAP per method and of the paired difference to the student
+    alone, each with its standard error."""
+    from ..demo.report import _plt
+    plt = _plt()
+    methods = report['methods']
+    names = list(methods)
+    labels = [methods[n]['label'] for n in names]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(len(names))
+
+    def err(stat):
+        return 0.0 if not np.isfinite(stat['se']) else stat['se']
+
+    ax1.bar(x, [methods[n]['bbox_mAP']['mean'] for n in names],
+            yerr=[err(methods[n]['bbox_mAP']) for n in names], capsize=4)
+    ax1.set_xticks(x, labels, rotation=30, ha='right', fontsize=8)
+    ax1.set_ylabel('val bbox mAP (mean +- s.e.)')
+    if report.get('teacher'):
+        ax1.axhline(report['teacher']['bbox_mAP'], ls='--', c='gray',
+                    label='teacher')
+        ax1.legend(fontsize=8)
+    diffs = [n for n in names if 'minus_alone' in methods[n]]
+    x2 = np.arange(len(diffs))
+    ax2.bar(x2, [methods[n]['minus_alone']['bbox_mAP']['mean']
+                 for n in diffs],
+            yerr=[err(methods[n]['minus_alone']['bbox_mAP'])
+                  for n in diffs], capsize=4, color='tab:orange')
+    ax2.axhline(0, c='k', lw=0.8)
+    ax2.set_xticks(x2, [methods[n]['label'] for n in diffs], rotation=30,
+                   ha='right', fontsize=8)
+    ax2.set_ylabel('minus the student alone, paired (mean +- s.e.)')
+    fig.suptitle(f'Seeds {report.get("seeds")}')
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,144 @@
+"""Training runs as subprocesses of ``tools/train.py``, reused when done,
+and the COCO evaluation of their plain checkpoints.
+
+A run's work dir gets ``done.json``: the settings it was trained with (the
+config, its resolved text's SHA-1 and the ``--cfg-options``), the wall
+time, the final checkpoint and the peak resident memory of the training
+process. :func:`train_run` trains again only when the settings differ (an
+edited config or base is retrained) or ``force`` is set.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, Optional, Sequence
+
+__all__ = ['REPO', 'train_run', 'run_settings', 'evaluate_checkpoint',
+           'epoch_options']
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TRAIN = osp.join(REPO, 'tools', 'train.py')
+
+
+def epoch_options(epochs: int) -> dict:
+    """Config overrides that set the schedule of the demo configs to
+    ``epochs`` (the cosine scheduler, validation and checkpoint at the
+    end); ``[f'{k}={v}' ...]`` of it are ``--cfg-options``."""
+    return {
+        'train_cfg.max_epochs': epochs,
+        'param_scheduler.1.end': epochs,
+        'param_scheduler.1.T_max': epochs,
+        'train_cfg.val_interval': epochs,
+        'default_hooks.checkpoint.interval': epochs,
+    }
+
+
+def run_settings(config: str, options: Sequence[str]) -> dict:
+    """What identifies a run: the config, its resolved text and options."""
+    from mmengine.config import Config
+    text = Config.fromfile(config).pretty_text
+    return dict(config=osp.abspath(config), options=list(options),
+                config_sha1=hashlib.sha1(text.encode()).hexdigest())
+
+
+def _done(work_dir: str, settings: dict) -> Optional[dict]:
+    done_file = osp.join(work_dir, 'done.json')
+    if not osp.isfile(done_file):
+        return None
+    with open(done_file) as f:
+        done = json.load(f)
+    if done.get('settings') != settings or not osp.isfile(
+            done.get('checkpoint', '')):
+        return None
+    return done
+
+
+def _last_checkpoint(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def train_run(config: str,
+              work_dir: str,
+              options: Sequence[str] = (),
+              force: bool = False,
+              env: Optional[Dict[str, str]] = None,
+              log_file: Optional[str] = None) -> dict:
+    """Train ``config`` into ``work_dir`` unless an identical run is done.
+
+    Args:
+        config (str): A train config (detector or distillation).
+        work_dir (str): The run's work dir (emptied before training).
+        options (Sequence[str]): ``--cfg-options`` of ``tools/train.py``.
+        force (bool): Train even if an identical run is done.
+        env (dict, optional): Extra environment variables of the process
+            (e.g. ``OMP_NUM_THREADS``).
+        log_file (str, optional): Write the process's output there instead
+            of the console.
+
+    Returns:
+        dict: ``checkpoint``, ``wall_s``, ``peak_rss_mb`` (of the training
+        process and its children), ``settings`` and ``reused``.
+    """
+    settings = dict(run_settings(config, options), env=dict(env or {}))
+    done = None if force else _done(work_dir, settings)
+    if done is not None:
+        return dict(done, reused=True)
+    if osp.isdir(work_dir):
+        shutil.rmtree(work_dir)
+    os.makedirs(work_dir)
+    cmd = [sys.executable, TRAIN, config, '--work-dir', work_dir]
+    if options:
+        cmd += ['--cfg-options', *options]
+    full_env = dict(os.environ)
+    full_env['PYTHONPATH'] = REPO + os.pathsep + full_env.get(
+        'PYTHONPATH', '')
+    full_env.update(env or {})
+    start = time.time()
+    out = open(log_file, 'w') if log_file else None
+    try:
+        proc = subprocess.Popen(cmd, env=full_env, stdout=out,
+                                stderr=subprocess.STDOUT if out else None)
+        # wait4: the resource usage of this child alone (ru_maxrss in KiB
+        # on Linux), also when several runs train at once.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if out:
+            out.close()
+    if proc.returncode != 0:
+        where = f' (see {log_file})' if log_file else ''
+        raise RuntimeError(f'training failed with exit code '
+                           f'{proc.returncode}: {" ".join(cmd)}{where}')
+    done = dict(settings=settings, wall_s=time.time() - start,
+                checkpoint=_last_checkpoint(work_dir),
+                peak_rss_mb=usage.ru_maxrss / 1024, command=cmd)
+    with open(osp.join(work_dir, 'done.json'), 'w') as f:
+        json.dump(done, f, indent=2)
+    return dict(done, reused=False)
+
+
+def evaluate_checkpoint(config: str, checkpoint: str, work_dir: str,
+                        cfg_options: Optional[dict] = None) -> dict:
+    """COCO bbox mAP and mAP50 of a plain checkpoint on the config's test
+    set (mmengine's ``Runner.test``)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from ..apis import prepare_cfg
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.load_from = checkpoint
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    prepare_cfg(cfg, for_test=True)
+    metrics = Runner.from_cfg(cfg).test()
+    return {
+        'bbox_mAP': float(metrics['coco/bbox_mAP']),
+        'bbox_mAP_50': float(metrics['coco/bbox_mAP_50']),
+    }
