@@ -9,7 +9,8 @@
 #   bash tools/run_protocol.sh sweep [SEEDS [LWS]]   # seeds 0-2: loss_weight
 #                        # 0.001 0.01 0.1 1.0, the paper's 3x3 adapters
 #   bash tools/run_protocol.sh levers LW [SEEDS [LEVERS]]  # the other levers
-#          # at LW: authors (3x3, N(0,1e-4), delay), 1x1, p3p4, warmup35
+#          # at LW: configs/demo/recipe/*_{authors,warmup70,p3p4,3x3}.py and
+#          # the demo's default (1x1 adapter, warm-up 35 + 35)
 #   bash tools/run_protocol.sh alone work_dirs/final "3 4 5 6 7"
 #   bash tools/run_protocol.sh final [SEEDS [TEACHERS]]  # seeds 3-7, frozen
 #                                  # defaults, pretrained and scratch
@@ -49,22 +50,14 @@ case "${1:-}" in
   levers)
     lw=${2:?loss_weight chosen by the sweep}
     for seed in ${3:-0 1 2}; do
-      for lever in ${4:-authors 1x1 p3p4 warmup35}; do
-        [ "$lever" = warmup35 ] && continue
-        config="${R}_${lever}.py"  # 1x1: the demo's default adapter
-        [ "$lever" = 1x1 ] && config=configs/demo/fgd_yolov5n_from_mnv2_trees.py
+      for lever in ${4:-authors warmup70 p3p4 default}; do
+        config="${R}_${lever}.py"  # configs/demo/recipe/
+        [ "$lever" = default ] && config=configs/demo/fgd_yolov5n_from_mnv2_trees.py
         demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
           --work-dir "work_dirs/protocol/lw${lw}_${lever}_seed$seed" \
           --distilled-config "$config" \
           --cfg-options model.distiller.loss.loss_weight="$lw"
       done
-      # the imitation's share of the schedule: warm-up 35 + 35 iterations
-      # instead of 70 + 70 (full strength for 140 of 210, not 70)
-      [[ " ${4:-warmup35} " == *" warmup35 "* ]] || continue
-      demo --seed "$seed" --teacher-ckpt $PRE --stages distilled \
-        --work-dir "work_dirs/protocol/lw${lw}_warmup35_seed$seed" \
-        --cfg-options model.distiller.loss.loss_weight="$lw" \
-        custom_hooks.1.adapter_only_iters=35 custom_hooks.1.ramp_iters=35
     done
     ;;
   final)

@@ -1,6 +1,6 @@
 # Imitate P3 and P4 only (the teacher's P5 is fitted from 50 tiles' few
 # large-scale cells).
-_base_ = '../fgd_yolov5n_from_mnv2_trees.py'
+_base_ = './fgd_yolov5n_from_mnv2_trees_warmup70.py'
 
 model = dict(
     distiller=dict(
