@@ -10,6 +10,10 @@ the boxes, any other name its own row. The last column pairs each
 distilled run with the baseline of the same seed (the seed is read from
 ``report.json``; for older reports from report.md or the dir name) and
 gives the mean difference with its standard error over the seeds.
+
+The runs of ``tools/compare_methods.py`` (``runs/<name>_seed<N>/
+result.json``) are read too: ``alone`` is the baseline, any other name
+the row ``distilled, <name>``.
 """
 import glob
 import json
@@ -61,6 +65,17 @@ def collect(roots):
                 if stage == 'distilled':
                     name = NAMES.get(kind, f'distilled, {kind}')
                 rows.setdefault(name, []).append((value, seed, path))
+        for path in sorted(
+                glob.glob(osp.join(root, '**', 'result.json'),
+                          recursive=True)):
+            with open(path) as f:
+                result = json.load(f)
+            if 'name' not in result or 'bbox_mAP' not in result:
+                continue
+            name = 'baseline' if result['name'] == 'alone' else \
+                f'distilled, {result["name"]}'
+            rows.setdefault(name, []).append(
+                (result['bbox_mAP'], int(result['seed']), path))
     return rows
 
 

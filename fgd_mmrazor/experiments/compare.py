@@ -284,6 +284,7 @@ def compare_methods(methods: Dict[str, str],
                          log_file=log_file)
 
     trained_s = 0.0
+    runs_start = time.time()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         pending = {pool.submit(train, run): run for run in todo}
         finished = 0
@@ -299,7 +300,7 @@ def compare_methods(methods: Dict[str, str],
                 trained_s += trained['wall_s']
                 elapsed = time.time() - start
                 left = len(todo) - finished
-                eta = elapsed / finished * left
+                eta = (time.time() - runs_start) / finished * left
                 _log(logger, f'[{finished}/{len(todo)}] {run["name"]} seed '
                      f'{run["seed"]}: bbox mAP {result["bbox_mAP"]:.4f} '
                      f'(trained in {trained["wall_s"]:.0f} s); elapsed '
@@ -326,6 +327,8 @@ def compare_methods(methods: Dict[str, str],
                      for k, v in calibration.items() if k in methods},
         weights=weights,
         wall_s=dict(this_invocation=time.time() - start,
+                    calibration=runs_start - start,
+                    runs=time.time() - runs_start,
                     training_trained_now=trained_s))
     _write_json(osp.join(work_dir, 'compare.json'), report)
     with open(osp.join(work_dir, 'compare.md'), 'w') as f:

@@ -45,3 +45,34 @@ def test_paired_rows(tmp_path):
     assert '0.1100 (0), 0.2300 (1), 0.2900 (2)' in main
     assert rows['distilled, inside GT boxes'].endswith('-0.0500 (1 seed) |')
     assert rows['baseline'].endswith('|  |')
+
+
+def test_compare_methods_runs_pair_with_reports(tmp_path):
+    """result.json of tools/compare_methods.py runs: 'alone' is the
+    baseline that report.json runs of the same seed pair with."""
+    root = str(tmp_path)
+    for seed, value in ((3, 0.10), (4, 0.20)):
+        d = osp.join(root, 'compare', 'runs', f'alone_seed{seed}')
+        os.makedirs(d)
+        with open(osp.join(d, 'result.json'), 'w') as f:
+            json.dump(dict(name='alone', seed=seed, bbox_mAP=value), f)
+    d = osp.join(root, 'compare', 'runs', 'cwd_seed3')
+    os.makedirs(d)
+    with open(osp.join(d, 'result.json'), 'w') as f:
+        json.dump(dict(name='cwd', seed=3, bbox_mAP=0.13), f)
+    for seed, value in ((3, 0.12), (4, 0.21)):
+        d = osp.join(root, 'final', f'scratch_seed{seed}')
+        os.makedirs(d)
+        with open(osp.join(d, 'report.json'), 'w') as f:
+            json.dump(dict(seed=seed, val_bbox_mAP=dict(distilled=value)), f)
+    out = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'summarize_results.py'),
+         osp.join(root, 'compare'), osp.join(root, 'final')],
+        capture_output=True, text=True, check=True).stdout
+    rows = {line.split(' | ')[0].lstrip('| '): line
+            for line in out.splitlines() if line.startswith('| ')}
+    # differences 0.02, 0.01: mean 0.015, s.e. 0.005
+    assert rows['distilled, scratch'].endswith(
+        '+0.0150 +- 0.0050 s.e. (2 seeds) |')
+    assert rows['distilled, cwd'].endswith('+0.0300 (1 seed) |')
+    assert '| 2 |' in rows['baseline']
