@@ -57,6 +57,19 @@ def _done(work_dir: str, settings: dict) -> Optional[dict]:
     return done
 
 
+def _vm_hwm_kib(pid: int) -> int:
+    """Peak resident memory (KiB) of a running process so far (Linux's
+    ``/proc/PID/status`` ``VmHWM``; 0 where it cannot be read)."""
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
@@ -81,8 +94,9 @@ def train_run(config: str,
             of the console.
 
     Returns:
-        dict: ``checkpoint``, ``wall_s``, ``peak_rss_mb`` (of the training
-        process and its children), ``settings`` and ``reused``.
+        dict: ``checkpoint``, ``wall_s``, ``peak_rss_mb`` (the training
+        process's peak resident memory, read every second; 0 where
+        ``/proc`` is missing), ``settings`` and ``reused``.
     """
     settings = dict(run_settings(config, options), env=dict(env or {}))
     done = None if force else _done(work_dir, settings)
@@ -103,10 +117,13 @@ def train_run(config: str,
     try:
         proc = subprocess.Popen(cmd, env=full_env, stdout=out,
                                 stderr=subprocess.STDOUT if out else None)
-        # wait4: the resource usage of this child alone (ru_maxrss in KiB
-        # on Linux), also when several runs train at once.
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak_kib = 0
+        while proc.poll() is None:
+            # VmHWM: the process's own high-water resident memory (reset
+            # at exec; getrusage's ru_maxrss of a child would start from
+            # this parent's size at fork).
+            peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
+            time.sleep(1.0)
     finally:
         if out:
             out.close()
@@ -116,7 +133,7 @@ def train_run(config: str,
                            f'{proc.returncode}: {" ".join(cmd)}{where}')
     done = dict(settings=settings, wall_s=time.time() - start,
                 checkpoint=_last_checkpoint(work_dir),
-                peak_rss_mb=usage.ru_maxrss / 1024, command=cmd)
+                peak_rss_mb=peak_kib / 1024, command=cmd)
     with open(osp.join(work_dir, 'done.json'), 'w') as f:
         json.dump(done, f, indent=2)
     return dict(done, reused=False)
