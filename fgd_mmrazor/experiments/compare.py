@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .runs import REPO, evaluate_checkpoint, train_run
+from .runs import REPO, evaluate_checkpoint, run_settings, train_run
 from .stats import format_mean_se, mean_se, paired_difference
 
 __all__ = [
@@ -265,7 +265,6 @@ def compare_methods(methods: Dict[str, str],
     for run in runs:
         found = None if force else _read_json(
             osp.join(run['dir'], 'result.json'))
-        from .runs import run_settings
         settings = run_settings(run['config'], [])
         if found and found.get('settings') == settings and found.get(
                 'threads') == threads:
