@@ -11,9 +11,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(
-        cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
-        pretrained=False),
+    architecture=_base_.model,
     teacher=dict(
         cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py',
         pretrained=False),
@@ -24,5 +22,4 @@ model = dict(
         level_names=['p2', 'p3', 'p4', 'p5'],
         student_channels=[256] * 4,
         teacher_channels=[256] * 4,
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(type='ImitationMask', psi=0.5, head='rpn_head')))
+        mask=dict(type='ImitationMask', head='rpn_head')))

@@ -10,9 +10,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(
-        cfg_path='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
-        pretrained=False),
+    architecture=_base_.model,
     teacher=dict(
         cfg_path='mmdet::retinanet/retinanet_r101_fpn_1x_coco.py',
         pretrained=False),
@@ -23,5 +21,4 @@ model = dict(
         level_names=['p3', 'p4', 'p5', 'p6', 'p7'],
         student_channels=[256] * 5,
         teacher_channels=[256] * 5,
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(type='ImitationMask', psi=0.5)))
+    ))

@@ -9,9 +9,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(
-        cfg_path='mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
-        pretrained=False),
+    architecture=_base_.model,
     teacher=dict(
         cfg_path='mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py',
         pretrained=False),
@@ -21,9 +19,4 @@ model = dict(
         student_layers=[f'neck.out_convs.{i}' for i in range(3)],
         level_names=['p3', 'p4', 'p5'],
         student_channels=[96, 96, 96],
-        teacher_channels=[128, 128, 128],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(
-            type='ImitationMask',
-            psi=0.5,
-            anchor_templates=dict(scales=(4.0, ), ratios=(0.5, 1.0, 2.0)))))
+        teacher_channels=[128, 128, 128]))

@@ -10,9 +10,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(
-        cfg_path='mmdet::yolo/yolov3_mobilenetv2_8xb24-ms-416-300e_coco.py',
-        pretrained=False),
+    architecture=_base_.model,
     teacher=dict(
         cfg_path='mmdet::yolo/yolov3_d53_8xb8-ms-608-273e_coco.py',
         pretrained=False),
@@ -22,6 +20,4 @@ model = dict(
         student_layers=[f'neck.detect{i}' for i in (1, 2, 3)],
         level_names=['p5', 'p4', 'p3'],
         student_channels=[96, 96, 96],
-        teacher_channels=[512, 256, 128],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(type='ImitationMask', psi=0.5)))
+        teacher_channels=[512, 256, 128]))

@@ -12,8 +12,6 @@ _base_ = 'mmyolo::yolov5/yolov5_s-v61_syncbn_fast_8xb16-300e_coco.py'
 
 custom_imports = dict(imports=['fgd_mmrazor'], allow_failed_imports=False)
 
-student_cfg = 'mmyolo::yolov5/yolov5_s-v61_syncbn_fast_8xb16-300e_coco.py'
-teacher_cfg = 'mmyolo::yolov5/yolov5_l-v61_syncbn_fast_8xb16-300e_coco.py'
 # mmyolo's released COCO YOLOv5-l (48.8 mAP); a local path works too.
 teacher_ckpt = 'https://download.openmmlab.com/mmyolo/v0/yolov5/yolov5_l-v61_syncbn_fast_8xb16-300e_coco/yolov5_l-v61_syncbn_fast_8xb16-300e_coco_20220917_031007-096ef0eb.pth'  # noqa: E501
 
@@ -21,9 +19,14 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(cfg_path=student_cfg, pretrained=False),
-    teacher=dict(cfg_path=teacher_cfg, pretrained=False),
+    architecture=_base_.model,
+    teacher=dict(
+        cfg_path='mmyolo::yolov5/yolov5_l-v61_syncbn_fast_8xb16-300e_coco.py',
+        pretrained=False),
     teacher_ckpt=teacher_ckpt,
+    # The loss (ImitationMaskLoss, the paper's lambda 0.01), the adapter (a
+    # 3x3 conv, MaskedConvConnector) and the mask (psi 0.5, each box's best
+    # IoU over all levels) are FGDDistiller's defaults.
     distiller=dict(
         type='FGDDistiller',
         student_layers=[
@@ -32,9 +35,7 @@ model = dict(
         level_names=['p3', 'p4', 'p5'],
         # neck widths 256/512/1024 times widen_factor 0.5 (s), 1.0 (l)
         student_channels=[128, 256, 512],
-        teacher_channels=[256, 512, 1024],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(type='ImitationMask', psi=0.5, joint=True)))
+        teacher_channels=[256, 512, 1024]))
 
 # Train the random adapters alone for the first ~epoch (925 iterations at
 # 8x16 images), then phase their gradient into the student over the next

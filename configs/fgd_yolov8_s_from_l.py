@@ -9,9 +9,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(
-        cfg_path='mmyolo::yolov8/yolov8_s_syncbn_fast_8xb16-500e_coco.py',
-        pretrained=False),
+    architecture=_base_.model,
     teacher=dict(
         cfg_path='mmyolo::yolov8/yolov8_l_syncbn_fast_8xb16-500e_coco.py',
         pretrained=False),
@@ -21,9 +19,4 @@ model = dict(
         student_layers=[f'neck.out_layers.{i}' for i in range(3)],
         level_names=['p3', 'p4', 'p5'],
         student_channels=[128, 256, 512],
-        teacher_channels=[256, 512, 512],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(
-            type='ImitationMask',
-            psi=0.5,
-            anchor_templates=dict(scales=(4.0, ), ratios=(0.5, 1.0, 2.0)))))
+        teacher_channels=[256, 512, 512]))

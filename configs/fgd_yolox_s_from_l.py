@@ -10,8 +10,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(
-        cfg_path='mmdet::yolox/yolox_s_8xb8-300e_coco.py', pretrained=False),
+    architecture=_base_.model,
     teacher=dict(
         cfg_path='mmdet::yolox/yolox_l_8xb8-300e_coco.py', pretrained=False),
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/yolox/yolox_l_8x8_300e_coco/yolox_l_8x8_300e_coco_20211126_140236-d3bd2b23.pth',  # noqa: E501
@@ -20,9 +19,4 @@ model = dict(
         student_layers=[f'neck.out_convs.{i}' for i in range(3)],
         level_names=['p3', 'p4', 'p5'],
         student_channels=[128, 128, 128],
-        teacher_channels=[256, 256, 256],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.01),
-        mask=dict(
-            type='ImitationMask',
-            psi=0.5,
-            anchor_templates=dict(scales=(4.0, ), ratios=(0.5, 1.0, 2.0)))))
+        teacher_channels=[256, 256, 256]))

@@ -6,7 +6,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
-from fgd_mmrazor.apis import is_distill_cfg, prepare_cfg
+from fgd_mmrazor.engine.cli_config import is_distill_cfg, prepare_cfg
 from mmrazor.registry import MODELS
 
 from .conftest import CONFIGS

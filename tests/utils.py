@@ -4,7 +4,7 @@ import uuid
 
 from mmengine.config import Config
 
-from fgd_mmrazor.apis import prepare_cfg
+from fgd_mmrazor.engine.cli_config import prepare_cfg
 
 TINY_TRAIN_PIPELINE = [
     dict(type='LoadImageFromFile'),

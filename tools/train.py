@@ -12,7 +12,8 @@ import argparse
 import os
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.apis import init_cpu_dist, load_cli_cfg, prepare_cfg
+from fgd_mmrazor.engine.cli_config import (init_cpu_dist, load_cli_cfg,
+                                           prepare_cfg)
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fgd_mmrazor.demo.mask_tools import MaskSetup, pad_to
+from fgd_mmrazor.analysis.masks import MaskSetup, feature_distance, pad_to
 from fgd_mmrazor.demo.report import plot_masks
 
 
@@ -35,27 +35,6 @@ def parse_args():
                         help="the teacher's checkpoint (default: the "
                         "config's model.teacher_ckpt)")
     return parser.parse_args()
-
-
-@torch.no_grad()
-def feature_distance(model, padded):
-    """Per-cell (adapt(s) - t)^2 summed over channels, per level."""
-    x = torch.from_numpy(padded).permute(2, 0, 1)[None].float()
-    data = model.data_preprocessor(
-        dict(inputs=[x[0].to(torch.uint8)], data_samples=None), False)
-    inputs = data['inputs']
-    model.eval()
-    distiller = model.distiller
-    with distiller.teacher_recorders, distiller.student_recorders:
-        model.teacher.extract_feat(inputs)
-        model.student.extract_feat(inputs)
-        out = []
-        for name in distiller.level_names:
-            s = distiller.get_record(f'feat_{name}', True,
-                                     connector=f'adapt_{name}')
-            t = distiller.get_record(f'feat_{name}', False)
-            out.append(((s - t)**2).sum(1)[0])
-    return out
 
 
 def main():

@@ -11,7 +11,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(cfg_path='{{fileDirname}}/rtmdet_tiny_trees.py'),
+    architecture=_base_.model,
     teacher=dict(cfg_path='{{fileDirname}}/rtmdet_s_trees.py'),
     teacher_ckpt=None,
     distiller=dict(
@@ -20,8 +20,7 @@ model = dict(
         level_names=['p3', 'p4', 'p5'],
         student_channels=[96, 96, 96],
         teacher_channels=[128, 128, 128],
-        loss=dict(type='ImitationMaskLoss', loss_weight=0.001),
-        mask=dict(type='ImitationMask', psi=0.5, joint=True)))
+        loss=dict(type='ImitationMaskLoss', loss_weight=0.001)))
 custom_hooks = _base_.custom_hooks + [
     dict(type='AdapterWarmupHook', adapter_only_iters=70, ramp_iters=70)
 ]

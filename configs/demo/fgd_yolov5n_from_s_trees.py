@@ -10,7 +10,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='FGDDistill',
-    architecture=dict(cfg_path='{{fileDirname}}/yolov5_n_trees.py'),
+    architecture=_base_.model,
     teacher=dict(cfg_path='{{fileDirname}}/yolov5_s_trees.py'),
     teacher_ckpt=None,
     distiller=dict(
@@ -25,15 +25,10 @@ model = dict(
         # The recipe chosen on seeds 0-2 with the COCO-pretrained teacher
         # (docs/results.md): loss_weight 0.001 (of 0.001 / 0.01 / 0.1 / 1),
         # a 1x1 adaptation conv (the paper's 3x3 absorbed more of the
-        # mismatch) and the warm-up below.
+        # mismatch) and the warm-up below; the mask is the default (psi
+        # 0.5, each box's best IoU over all levels).
         loss=dict(type='ImitationMaskLoss', loss_weight=0.001),
-        connector=dict(
-            type='ConvModuleConnector',
-            kernel_size=1,
-            padding=0,
-            norm_cfg=None,
-            act_cfg=None),
-        mask=dict(type='ImitationMask', psi=0.5, joint=True)))
+        connector=dict(type='MaskedConvConnector', kernel_size=1)))
 
 # Train the random adapters alone for the first 5 epochs (35 iterations),
 # then phase the imitation gradient into the student over the next 5: the

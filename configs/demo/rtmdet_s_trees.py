@@ -3,18 +3,19 @@
 # optimizer and schedule of the YOLOv5 demo (./yolov5_s_trees.py):
 # 320 px mosaic crops, AdamW lr 0.002 + 30-iteration warm-up + cosine,
 # batch 8, 40 epochs, evaluation at native resolution.
-_base_ = 'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py'
+_base_ = [
+    'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py', './_base_/trees_data.py'
+]
 
-data_root = '{{fileDirname}}/../../data/trees/'
-metainfo = dict(classes=('Tree', ), palette=[(34, 139, 34)])
-img_scale = (320, 320)
+data_root = _base_.trees_data_root
+img_scale = _base_.trees_img_scale
 max_epochs = 40
 val_interval = 10
 base_lr = 0.002
 
 model = dict(
     backbone=dict(init_cfg=None),  # from scratch: no model zoo here
-    bbox_head=dict(num_classes=1),
+    bbox_head=dict(num_classes=_base_.trees_num_classes),
     test_cfg=dict(score_thr=0.001, max_per_img=300))
 
 train_pipeline = [
@@ -40,30 +41,15 @@ test_pipeline = [
                     'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    pin_memory=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='train/annotations.json',
-        data_prefix=dict(img='train/images/'),
-        filter_cfg=dict(filter_empty_gt=False, min_size=4),
-        pipeline=train_pipeline))
+    _base_.trees_train_dataloader,
+    dataset=dict(_base_.trees_train_dataloader.dataset,
+                 pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    pin_memory=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='val/annotations.json',
-        data_prefix=dict(img='val/images/'),
-        pipeline=test_pipeline))
+    _base_.trees_val_dataloader,
+    dataset=dict(_base_.trees_val_dataloader.dataset,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'val/annotations.json')
+val_evaluator = _base_.trees_val_evaluator
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(
@@ -73,10 +59,9 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=30),
-    # `end` and `T_max` follow max_epochs (tools/run_demo.py sets both)
+    # No `end`: the runner ends it at train_cfg.max_epochs (T_max follows).
     dict(type='CosineAnnealingLR', eta_min=base_lr * 0.05, begin=0,
-         end=max_epochs, T_max=max_epochs, by_epoch=True,
-         convert_to_iter_based=True)
+         by_epoch=True, convert_to_iter_based=True)
 ]
 # EMA as in mmdet's config; no pipeline switch in a 40-epoch run.
 custom_hooks = [

@@ -5,13 +5,6 @@ _base_ = './rtmdet_s_trees.py'
 
 max_epochs = 30
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=30),
-    dict(type='CosineAnnealingLR', eta_min=_base_.base_lr * 0.05, begin=0,
-         end=max_epochs, T_max=max_epochs, by_epoch=True,
-         convert_to_iter_based=True)
-]
 model = dict(
     backbone=dict(deepen_factor=0.167, widen_factor=0.375),
     neck=dict(in_channels=[96, 192, 384], out_channels=96,

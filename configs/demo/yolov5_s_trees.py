@@ -1,20 +1,19 @@
-# Demo teacher: mmyolo's YOLOv5-s on the NEON tree tiles (one class), from
-# scratch, on CPU. Prepared by `python tools/prepare_trees.py` (run by the
-# demo) into <repo>/data/trees/. Inputs are native resolution (10 cm/px):
-# 320 px training crops (mosaic + affine), and evaluation without resizing
-# (images only padded to a multiple of 32), so a tile and a whole NEON scene
-# see trees at the same scale.
-_base_ = 'mmyolo::yolov5/yolov5_s-v61_syncbn_fast_8xb16-300e_coco.py'
+# Demo teacher: mmyolo's YOLOv5-s on the NEON tree tiles (one class,
+# ./_base_/trees_data.py), from scratch, on CPU: 320 px training crops
+# (mosaic + affine), evaluation without resizing (images only padded to a
+# multiple of 32).
+_base_ = [
+    'mmyolo::yolov5/yolov5_s-v61_syncbn_fast_8xb16-300e_coco.py',
+    './_base_/trees_data.py'
+]
 
-data_root = '{{fileDirname}}/../../data/trees/'
-class_name = ('Tree', )
-num_classes = 1
-metainfo = dict(classes=class_name, palette=[(34, 139, 34)])
-img_scale = (320, 320)  # width, height of training crops
+data_root = _base_.trees_data_root
+num_classes = _base_.trees_num_classes
+img_scale = _base_.trees_img_scale
+train_batch_size_per_gpu = _base_.trees_train_dataloader.batch_size
+train_num_workers = _base_.trees_train_dataloader.num_workers
 
 max_epochs = 40
-train_batch_size_per_gpu = 8
-train_num_workers = 2
 val_interval = 10
 # AdamW + cosine instead of mmyolo's SGD recipe: from scratch and with a few
 # hundred iterations, SGD (lr 0.01) left YOLOv5-n at 0.006 mAP after 30
@@ -65,31 +64,16 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=train_batch_size_per_gpu,
-    num_workers=train_num_workers,
-    persistent_workers=True,
-    pin_memory=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='train/annotations.json',
-        data_prefix=dict(img='train/images/'),
-        filter_cfg=dict(filter_empty_gt=False, min_size=4),
-        pipeline=train_pipeline))
+    _base_.trees_train_dataloader,
+    dataset=dict(_base_.trees_train_dataloader.dataset,
+                 pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    pin_memory=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='val/annotations.json',
-        data_prefix=dict(img='val/images/'),
-        batch_shapes_cfg=None,
-        pipeline=test_pipeline))
+    _base_.trees_val_dataloader,
+    dataset=dict(_base_.trees_val_dataloader.dataset,
+                 batch_shapes_cfg=None,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'val/annotations.json')
+val_evaluator = _base_.trees_val_evaluator
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(
@@ -101,10 +85,10 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=30),
-    # `end` and `T_max` follow max_epochs (tools/run_demo.py sets both)
+    # No `end`: the runner ends it at train_cfg.max_epochs (and T_max is
+    # end - begin), so a config or --cfg-options changes the epochs only.
     dict(type='CosineAnnealingLR', eta_min=base_lr * 0.05, begin=0,
-         end=max_epochs, T_max=max_epochs, by_epoch=True,
-         convert_to_iter_based=True)
+         by_epoch=True, convert_to_iter_based=True)
 ]
 default_hooks = dict(
     logger=dict(interval=10),

@@ -29,13 +29,14 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.config import Config
 
-from ..utils import linear_probe_explained_variance, safe_load
+from ..utils import linear_probe_explained_variance
+from .models import build_distill_runner_parts, detection_loss, imitation_loss
 
 __all__ = [
-    'build_distill_runner_parts', 'collect_level_records', 'probe_levels',
-    'detection_loss', 'imitation_loss',
-    'mask_coverage', 'fit_adapters', 'gradient_ratio', 'suggest_loss_weight',
-    'verdict', 'check_teacher', 'RIDGES', 'TARGET_RATIO', 'ROOM_THRESHOLD'
+    'collect_level_records', 'probe_levels', 'mask_coverage', 'fit_adapters',
+    'gradient_ratio', 'suggest_loss_weight', 'verdict', 'check_teacher',
+    'format_report', 'read_batches', 'adapter_only_iters', 'base_lr',
+    'RIDGES', 'TARGET_RATIO', 'ROOM_THRESHOLD'
 ]
 
 # Ridge penalties tried by the probe (relative to the student channels'
@@ -51,75 +52,20 @@ TARGET_RATIO = 0.03
 ROOM_THRESHOLD = 0.5
 
 
-def build_distill_runner_parts(config: str,
-                               teacher_ckpt: str,
-                               student_ckpt: Optional[str] = None,
-                               seed: int = 0,
-                               work_dir: Optional[str] = None):
-    """The algorithm (student, teacher, adapters) and the training loader
-    of a distillation config, without a training loop.
-
-    ``student_ckpt`` is a plain student checkpoint (loaded into the
-    student) or a distillation checkpoint (student and adapters).
-
-    Returns:
-        tuple: ``(cfg, model, loader, loaded)``; ``loaded`` is None without
-        ``student_ckpt``, else ``dict(into='student' | 'algorithm',
-        missing_keys=N)``.
-    """
-    import fgd_mmrazor  # noqa: F401
-    from mmengine.runner import Runner
-
-    from ..apis import is_distill_cfg, prepare_cfg
-    cfg = Config.fromfile(config)
-    if not is_distill_cfg(cfg):
-        raise ValueError(f'{config} is not a distillation config (its '
-                         'model is not FGDDistill)')
-    cfg.model.teacher_ckpt = teacher_ckpt
-    cfg.work_dir = work_dir or 'work_dirs/check_teacher'
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    cfg.randomness = dict(seed=seed)
-    cfg.launcher = 'none'
-    cfg.load_from = None
-    cfg.resume = False
-    prepare_cfg(cfg)
-    from ..engine.distill_guard_hook import guard_teacher
-    model = Runner.from_cfg(copy.deepcopy(cfg)).model
-    # No training loop here (the check's own AdamW holds the adapters
-    # only): check the frozen teacher as DistillGuardHook does.
-    guard_teacher(model.teacher)
-    model.guarded = True
-    loader = Runner.build_dataloader(cfg.train_dataloader)
-    loaded = None
-    if student_ckpt:
-        state = safe_load(student_ckpt)['state_dict']
-        distill = any(k.startswith('architecture.') for k in state)
-        target = model if distill else model.architecture
-        missing, _ = target.load_state_dict(state, strict=False)
-        loaded = dict(into='algorithm' if distill else 'student',
-                      missing_keys=len(missing))
-    return cfg, model, loader, loaded
-
-
 @torch.no_grad()
 def collect_level_records(model, batches: Sequence[dict]) -> Dict[str, list]:
     """Per level, the lists of (student feature, teacher feature, mask) of
     each batch. Both models run in eval mode (BatchNorm with its running
     statistics), so the probe compares the features the two trained models
     compute, not one batch's statistics."""
-    from ..models.distillers.fgd_distiller import MASK_RECORDER
     distiller = model.distiller
     was_training = model.training
     model.eval()
     records = {name: ([], [], []) for name in distiller.level_names}
     for batch in batches:
         model(**_preprocess(model, batch), mode='loss')
-        for idx, name in enumerate(distiller.level_names):
-            got = (distiller.get_record(f'feat_{name}', True),
-                   distiller.get_record(f'feat_{name}', False),
-                   distiller.get_record(MASK_RECORDER, True, data_idx=idx))
-            for kept, record in zip(records[name], got):
+        for name in distiller.level_names:
+            for kept, record in zip(records[name], distiller.records(name)):
                 kept.append(record.detach())
     model.train(was_training)
     return records
@@ -183,18 +129,6 @@ def _preprocess(model, batch: dict) -> dict:
     data preprocessors may change it in place (mmyolo's rescales the
     boxes), and the check reads each batch more than once."""
     return model.data_preprocessor(copy.deepcopy(batch), True)
-
-
-def imitation_loss(losses: dict) -> torch.Tensor:
-    """The sum of the (weighted) imitation losses of ``FGDDistill``'s
-    loss dict (``distill.*``)."""
-    return sum(v for k, v in losses.items() if k.startswith('distill.'))
-
-
-def detection_loss(losses: dict) -> torch.Tensor:
-    """The sum of the student's detection losses (``student.loss_*``)."""
-    return sum(v for k, v in losses.items()
-               if k.startswith('student.') and 'loss' in k)
 
 
 def fit_adapters(model, batches: Sequence[dict], steps: int,
@@ -307,7 +241,7 @@ def verdict(probes: Dict[str, dict], grads: dict, loss_weight: float,
     return head
 
 
-def _read_batches(loader, num: int) -> List[dict]:
+def read_batches(loader, num: int) -> List[dict]:
     """``num`` batches, reading the loader for more than one epoch when
     the training set is smaller (new augmentations each epoch)."""
     batches: List[dict] = []
@@ -330,14 +264,17 @@ def _num_boxes(data_samples) -> int:
     return sum(len(s.gt_instances) for s in data_samples)
 
 
-def _adapter_warmup(cfg: Config) -> int:
+def adapter_only_iters(cfg: Config) -> int:
+    """The config's ``AdapterWarmupHook.adapter_only_iters`` (0 without
+    the hook)."""
     for hook in cfg.get('custom_hooks', None) or []:
         if str(hook.get('type', '')).split('.')[-1] == 'AdapterWarmupHook':
             return int(hook.get('adapter_only_iters', 0))
     return 0
 
 
-def _base_lr(cfg: Config) -> float:
+def base_lr(cfg: Config) -> float:
+    """The learning rate of the config's optimizer."""
     optim = cfg.optim_wrapper.get('optimizer', {})
     return float(optim.get('lr', 1e-3))
 
@@ -377,15 +314,15 @@ def check_teacher(config: str,
     cfg, model, loader, loaded = build_distill_runner_parts(
         config, teacher_ckpt, student_ckpt, seed, work_dir)
     model.train()
-    batches = _read_batches(loader, num_batches)
+    batches = read_batches(loader, num_batches)
     num_boxes = sum(_num_boxes(b['data_samples']) for b in batches)
     records = collect_level_records(model, batches)
     probes = probe_levels(records, num_eval=num_eval)
     coverage = mask_coverage(records, num_boxes)
     del records
     steps = fit_steps if fit_steps is not None else max(
-        _adapter_warmup(cfg), num_batches)
-    history = fit_adapters(model, batches, steps, _base_lr(cfg))
+        adapter_only_iters(cfg), num_batches)
+    history = fit_adapters(model, batches, steps, base_lr(cfg))
     grads = gradient_ratio(model, batches[:grad_batches])
     losses = model.distiller.distill_losses
     loss_weight = float(

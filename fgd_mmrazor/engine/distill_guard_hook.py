@@ -13,7 +13,7 @@ runs them in every run, one process or many:
   corrected, with a warning.
 
 ``tools/train.py`` adds the hook to every ``FGDDistill`` config that does
-not name it (``fgd_mmrazor.apis.prepare_cfg``); a script that
+not name it (``fgd_mmrazor.engine.cli_config.prepare_cfg``); a script that
 builds its own ``Runner`` adds it to ``custom_hooks``::
 
     custom_hooks = [dict(type='DistillGuardHook')]

@@ -112,18 +112,18 @@ def calibrate(config: str,
     """
     import torch
 
-    from ..analysis.teacher_check import (_adapter_warmup, _base_lr,
-                                          _read_batches,
-                                          build_distill_runner_parts,
-                                          fit_adapters, gradient_ratio)
+    from ..analysis.models import build_distill_runner_parts
+    from ..analysis.teacher_check import (adapter_only_iters, base_lr,
+                                          fit_adapters, gradient_ratio,
+                                          read_batches)
     torch.manual_seed(seed)
     cfg, model, loader, _ = build_distill_runner_parts(
         config, teacher_ckpt, None, seed,
         work_dir=osp.join(osp.dirname(config), 'calibration_work_dir'))
     model.train()
-    batches = _read_batches(loader, num_batches)
-    steps = _adapter_warmup(cfg) if fit_steps is None else fit_steps
-    fit_adapters(model, batches, steps, _base_lr(cfg))
+    batches = read_batches(loader, num_batches)
+    steps = adapter_only_iters(cfg) if fit_steps is None else fit_steps
+    fit_adapters(model, batches, steps, base_lr(cfg))
     grads = gradient_ratio(model, batches[:grad_batches])
     loss = cfg.model.distiller.loss
     key = loss_weight_key(loss)

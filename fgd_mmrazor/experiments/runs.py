@@ -26,12 +26,11 @@ TRAIN = osp.join(REPO, 'tools', 'train.py')
 
 def epoch_options(epochs: int) -> dict:
     """Config overrides that set the schedule of the demo configs to
-    ``epochs`` (the cosine scheduler, validation and checkpoint at the
-    end); ``[f'{k}={v}' ...]`` of it are ``--cfg-options``."""
+    ``epochs`` (their schedulers follow ``train_cfg.max_epochs``) with one
+    validation and one checkpoint, at the end; ``[f'{k}={v}' ...]`` of it
+    are ``--cfg-options``."""
     return {
         'train_cfg.max_epochs': epochs,
-        'param_scheduler.1.end': epochs,
-        'param_scheduler.1.T_max': epochs,
         'train_cfg.val_interval': epochs,
         'default_hooks.checkpoint.interval': epochs,
     }
@@ -146,7 +145,7 @@ def evaluate_checkpoint(config: str, checkpoint: str, work_dir: str,
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from ..apis import prepare_cfg
+    from ..engine.cli_config import prepare_cfg
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

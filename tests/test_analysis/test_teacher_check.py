@@ -122,8 +122,8 @@ def test_suggestion_and_verdict_rules():
 
 
 def test_fitting_the_adapters_lowers_their_loss(tiny8, tmp_path):
-    from fgd_mmrazor.analysis.teacher_check import (
-        build_distill_runner_parts, fit_adapters)
+    from fgd_mmrazor.analysis.models import build_distill_runner_parts
+    from fgd_mmrazor.analysis.teacher_check import fit_adapters
     teacher = save_demo_teacher(tmp_path / 'teacher.pth')
     _, model, loader, _ = build_distill_runner_parts(
         _config(tiny8, tmp_path, 'fit'), teacher, None,

@@ -225,17 +225,17 @@ def test_gt_box_mask_honours_the_centre_offset():
 
 
 def test_benchmark_reference_matches():
-    """The seed's loop algorithm (transposition fixed) used as the
+    """The naive per-box loop (cells in row-major order) used as the
     benchmark's reference gives the same masks (per-level maximum)."""
-    from fgd_mmrazor.utils.seed_mask import seed_imitation_masks
+    from fgd_mmrazor.ops.reference_loop import loop_imitation_masks
     rng = random.Random(21)
     gt = [random_boxes(rng, n, 160, 96).float() for n in (0, 4, 9)]
     sizes, strides = [(12, 20), (6, 10)], [8, 16]
     anchors = [a.float() for a in ANCHORS]
-    seed = seed_imitation_masks(gt, sizes, strides, anchors, psi=0.5)
+    loop = loop_imitation_masks(gt, sizes, strides, anchors, psi=0.5)
     ours = imitation_masks(gt, sizes, strides, anchors, psi=0.5,
                            joint=False)
-    for s, o in zip(seed, ours):
+    for s, o in zip(loop, ours):
         assert torch.equal(s, o)
     assert any(o.any() for o in ours)
 
@@ -245,7 +245,7 @@ def test_non_integer_anchors_match_the_dense_reference(seed):
     """Anchors with irrational sides (anchor templates: side * sqrt(ratio))
     and fractional strides, float32: the per-row runs equal a dense float32
     evaluation of every cell and anchor (the benchmark's reference)."""
-    from fgd_mmrazor.utils.seed_mask import seed_imitation_masks
+    from fgd_mmrazor.ops.reference_loop import loop_imitation_masks
     rng = random.Random(100 + seed)
     side = [32.0, 64.0]
     anchors = [
@@ -254,8 +254,8 @@ def test_non_integer_anchors_match_the_dense_reference(seed):
     ]
     sizes, strides = [(13, 21), (7, 11)], [7.5, 15]
     gt = [random_boxes(rng, n, 160, 96).float() for n in (0, 6, 25)]
-    seed_masks = seed_imitation_masks(gt, sizes, strides, anchors, psi=0.5)
+    loop = loop_imitation_masks(gt, sizes, strides, anchors, psi=0.5)
     ours = imitation_masks(gt, sizes, strides, anchors, psi=0.5, joint=False)
-    for s, o in zip(seed_masks, ours):
+    for s, o in zip(loop, ours):
         assert torch.equal(s, o)
     assert any(o.any() for o in ours)

@@ -6,7 +6,7 @@ import os.path as osp
 import torch
 from mmengine.runner import Runner
 
-from fgd_mmrazor.apis import prepare_cfg
+from fgd_mmrazor.engine.cli_config import prepare_cfg
 from ..conftest import CONFIGS
 from ..test_tools.test_train_smoke import read_scalars
 from ..utils import tiny_cfg

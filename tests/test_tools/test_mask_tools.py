@@ -10,15 +10,11 @@ DISTILL = osp.join(CONFIGS, 'demo', 'fgd_yolov5n_from_s_trees.py')
 
 
 def test_analyze_masks_statistics(tiny_coco):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        from analyze_masks import analyze
-    finally:
-        sys.path.pop(0)
-    from fgd_mmrazor.demo.mask_tools import MaskSetup, load_coco_boxes
+    from fgd_mmrazor.analysis.masks import (MaskSetup, load_coco_boxes,
+                                            mask_statistics)
     setup = MaskSetup(DISTILL)
     images, boxes = load_coco_boxes(osp.join(tiny_coco, 'annotations.json'))
-    stats = analyze(setup, images, boxes, [0.3, 0.5, 0.9])
+    stats = mask_statistics(setup, images, boxes, [0.3, 0.5, 0.9])
     n_boxes = sum(len(v) for v in boxes.values())
     assert stats[0.5]['boxes'] == n_boxes > 0
     total = [sum(stats[p]['coverage']) for p in (0.3, 0.5, 0.9)]
@@ -49,7 +45,7 @@ def test_visualize_distance_of_a_lean_checkpoint(tiny_coco, tmp_path):
     needs --teacher-ckpt, and is drawn with it."""
     import torch
 
-    from fgd_mmrazor.demo.mask_tools import MaskSetup
+    from fgd_mmrazor.analysis.masks import MaskSetup
     from ..utils import save_demo_teacher
     teacher = save_demo_teacher(tmp_path / 'teacher.pth')
     ckpt = str(tmp_path / 'distilled.pth')

@@ -3,11 +3,4 @@
 # own features; docs/results.md compares them).
 _base_ = './fgd_yolov5n_from_mnv2_trees_warmup70.py'
 
-model = dict(
-    distiller=dict(
-        connector=dict(
-            type='ConvModuleConnector',
-            kernel_size=3,
-            padding=1,
-            norm_cfg=None,
-            act_cfg=None)))
+model = dict(distiller=dict(connector=dict(kernel_size=3)))

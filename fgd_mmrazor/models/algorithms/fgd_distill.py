@@ -23,7 +23,10 @@ method needs:
   streams (``preserve_rng``), so that with the same seed the student is
   initialised exactly as the same student trained alone: a distilled run
   and its baseline differ by the imitation only, not by the draw of the
-  initial weights (tests/test_models/test_fgd_distill.py).
+  initial weights (tests/test_models/test_algorithms.py).
+
+The imitated layers and their feature shapes are the distiller's concern
+(``FGDDistiller.prepare_from_student/teacher``).
 """
 import contextlib
 import copy
@@ -98,11 +101,6 @@ class FGDDistill(FpnTeacherDistill):
         teacher_ckpt_required (bool): Fail when ``teacher_ckpt`` is None.
             Set False only for tests and benchmarks that do not need a
             trained teacher. Defaults to True.
-        check_features (bool): Run student and teacher once on a small
-            blank image at build time and check the imitated features
-            against the distiller's channels and each other's sizes, so
-            that a wrong config fails with a clear message before
-            training. Defaults to True.
         **kwargs: ``FpnTeacherDistill`` arguments (``architecture``, ...).
     """
 
@@ -112,7 +110,6 @@ class FGDDistill(FpnTeacherDistill):
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_required: bool = True,
                  teacher_trainable: bool = False,
-                 check_features: bool = True,
                  **kwargs) -> None:
         if teacher_trainable:
             raise ValueError('FGDDistill imitates a frozen teacher; '
@@ -140,10 +137,10 @@ class FGDDistill(FpnTeacherDistill):
         # state as the student trained alone with the same seed.
         with preserve_rng():
             self._build_parts(architecture, distiller, teacher,
-                              teacher_ckpt, check_features, **kwargs)
+                              teacher_ckpt, **kwargs)
 
     def _build_parts(self, architecture, distiller, teacher, teacher_ckpt,
-                     check_features, **kwargs) -> None:
+                     **kwargs) -> None:
         # The parent loads teacher_ckpt with mmengine's loader; load it here
         # instead, with the checks above and below.
         super().__init__(
@@ -167,80 +164,12 @@ class FGDDistill(FpnTeacherDistill):
             MMLogger.get_current_instance().warning(
                 'FGDDistill: no teacher_ckpt, the teacher is untrained.')
         self.teacher.eval()
-        if check_features:
-            self._check_feature_shapes()
         if not torch.cuda.is_available():
             # mmyolo's YOLODetector turns BN into SyncBN when the world
             # size is > 1; SyncBN needs GPUs. On CPU (gloo DDP) the BN
             # layers stay per-process BN.
             revert_sync_batchnorm(self.architecture)
             revert_sync_batchnorm(self.teacher)
-
-    @torch.no_grad()
-    def _check_feature_shapes(self, size: int = 64) -> None:
-        """Imitated features vs the configured channels, and student vs
-        teacher spatial sizes, from one forward of a blank image."""
-        distiller = self.distiller
-        layers = getattr(distiller, 'student_layers', None)
-        if layers is None or not hasattr(distiller, 'student_channels'):
-            return
-        shapes = {}
-
-        def grab(model, names, key):
-            modules = dict(model.named_modules())
-            hooks = [
-                modules[name].register_forward_hook(
-                    lambda m, i, o, n=name: shapes.__setitem__(
-                        (key, n), tuple(o.shape)))
-                for name in names if name in modules
-            ]
-            mode = model.training
-            model.eval()
-            try:
-                model.extract_feat(torch.zeros(1, 3, size, size))
-            finally:
-                model.train(mode)
-                for h in hooks:
-                    h.remove()
-
-        try:
-            grab(self.student, layers, 'student')
-            grab(self.teacher, distiller.teacher_layers, 'teacher')
-        except Exception as err:  # an unusual detector: checked at step 1
-            MMLogger.get_current_instance().warning(
-                f'FGDDistill: could not check the imitated features on a '
-                f'blank image ({err!r}); they are checked by the loss.')
-            return
-        problems = []
-        for i, name in enumerate(distiller.level_names):
-            s_shape = shapes.get(('student', layers[i]))
-            t_shape = shapes.get(('teacher', distiller.teacher_layers[i]))
-            if s_shape is None or t_shape is None or len(s_shape) != 4:
-                continue  # not a feature map: left to the loss
-            if s_shape[1] != distiller.student_channels[i]:
-                problems.append(
-                    f'{name}: student {layers[i]} has {s_shape[1]} '
-                    f'channels, student_channels says '
-                    f'{distiller.student_channels[i]}')
-            if t_shape[1] != distiller.teacher_channels[i]:
-                problems.append(
-                    f'{name}: teacher {distiller.teacher_layers[i]} has '
-                    f'{t_shape[1]} channels, teacher_channels says '
-                    f'{distiller.teacher_channels[i]}')
-            if s_shape[2:] != t_shape[2:]:
-                problems.append(
-                    f'{name}: student map {s_shape[2:]} but teacher map '
-                    f'{t_shape[2:]} on a {size}x{size} input (imitate '
-                    'layers of the same stride)')
-            if not distiller.has_adapters and s_shape[1] != t_shape[1]:
-                problems.append(
-                    f'{name}: {s_shape[1]} student vs {t_shape[1]} teacher '
-                    'channels and no adapter (connector=None)')
-        if problems:
-            raise ValueError('FGDDistill: the imitated features do not fit '
-                             'the distiller config: ' + '; '.join(problems) +
-                             '. Fix student_channels / teacher_channels / '
-                             'the imitated layers.')
 
     def loss(self, batch_inputs, data_samples=None) -> dict:
         """MMRazor's loss; warns once if no :class:`DistillGuardHook` ran

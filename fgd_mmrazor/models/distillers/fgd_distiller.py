@@ -38,18 +38,18 @@ the start of training.
 """
 import copy
 import difflib
-from typing import Dict, List, Optional, Sequence
+import inspect
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
-from mmrazor.models.architectures.connectors import ConvModuleConnector
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
 
-from ...ops.masked_conv import is_same_size_conv, masked_conv2d_cells
-from ..losses.imitation_mask_loss import ImitationMaskLoss, check_shapes
+from ..losses.imitation_mask_loss import check_shapes
 
 __all__ = ['FGDDistiller']
 
@@ -60,12 +60,7 @@ def _default_connector() -> dict:
     # The paper's adaptation layer: a 3x3 conv. No ReLU (see the
     # "Deviations" note in docs/method.md: neck features of SiLU networks
     # are partly negative, which a ReLU could not reproduce).
-    return dict(
-        type='ConvModuleConnector',
-        kernel_size=3,
-        padding=1,
-        norm_cfg=None,
-        act_cfg=None)
+    return dict(type='MaskedConvConnector', kernel_size=3)
 
 
 def _check_layers(model, layers: Sequence[str], who: str,
@@ -104,21 +99,24 @@ class FGDDistiller(ConfigurableDistiller):
         loss (dict): Loss config, copied per level. Defaults to
             ``ImitationMaskLoss`` with the paper's weight.
         sparse_adapters (bool): Evaluate the adapter only at the masked
-            cells when that is exact (a plain same-size conv adapter, the
-            ``ImitationMaskLoss`` with a mask): same loss and gradients,
-            at a cost proportional to the mask instead of the map. Defaults
-            to True.
+            cells when that is exact: when the connector and the loss both
+            offer ``forward_cells`` (``MaskedConvConnector`` and
+            ``ImitationMaskLoss``), the connector's ``supports_cells`` is
+            true and the loss reads a mask. Same loss and gradients, at a
+            cost proportional to the mask instead of the map. Defaults to
+            True.
         loss_prefix (str): Generated loss names are
             ``f'{loss_prefix}_{level_name}'``; must contain 'loss'.
             Defaults to 'loss_imitation'.
         connector (dict, optional): Adapter config (the channels are filled
             in per level, see ``connector_channel_keys``). Defaults to a
-            plain 3x3 conv. None feeds the student feature to the loss
-            unchanged.
+            plain 3x3 conv (``MaskedConvConnector``). None feeds the
+            student feature to the loss unchanged.
         adapter_init_std (float, optional): Initialise the adapters' conv
             weights N(0, std^2) and their biases 0 in ``init_weights``
             (after the connectors' own initialisation, which for
-            ``ConvModuleConnector`` is Kaiming's); the authors' code uses
+            MMRazor's ``ConvModuleConnector`` is Kaiming's); the authors'
+            code uses
             1e-4. Defaults to None (the connector's own).
         connector_channel_keys (tuple[str, str]): The connector's argument
             names for the student's and the teacher's channels. Defaults to
@@ -134,7 +132,13 @@ class FGDDistiller(ConfigurableDistiller):
             its level (the paper's single-map ``2 N_p`` over the union of
             the levels' cells). 'per_level': each level's loss divides by
             its own cells, so a level with few cells (e.g. P5 on small
-            objects) weighs as much as one with many.
+            objects) weighs as much as one with many. It applies to the
+            losses that read a mask and take a ``num_pos`` argument.
+        check_features (bool): When the algorithm prepares the teacher,
+            run student and teacher once on a small blank image and check
+            the imitated features against the configured channels and each
+            other's sizes, so that a wrong config fails with a clear
+            message before training. Defaults to True.
         **kwargs: ``ConfigurableDistiller`` arguments, merged over the
             generated ones.
     """
@@ -155,6 +159,7 @@ class FGDDistiller(ConfigurableDistiller):
                  adapter_init_std: Optional[float] = None,
                  mask: Optional[dict] = dict(type='ImitationMask'),
                  num_pos: str = 'all_levels',
+                 check_features: bool = True,
                  student_recorders: Optional[Dict[str, dict]] = None,
                  teacher_recorders: Optional[Dict[str, dict]] = None,
                  connectors: Optional[Dict[str, dict]] = None,
@@ -192,8 +197,11 @@ class FGDDistiller(ConfigurableDistiller):
                     'imitated levels; give one per entry of student_layers')
 
         gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map = {}, {}, {}, {}, {}
+        keys = {}
         for idx, name in enumerate(level_names):
             feat = f'feat_{name}'
+            keys[name] = dict(record=feat, index=idx,
+                              loss=f'{loss_prefix}_{name}', connector=None)
             gen_s_rec[feat] = dict(
                 type='ModuleOutputs', source=student_layers[idx])
             gen_t_rec[feat] = dict(
@@ -210,6 +218,7 @@ class FGDDistiller(ConfigurableDistiller):
                 })
                 gen_conn[f'adapt_{name}'] = conn
                 mapping['preds_S']['connector'] = f'adapt_{name}'
+                keys[name]['connector'] = f'adapt_{name}'
             if mask is not None:
                 mapping['mask'] = dict(
                     from_student=True, recorder=MASK_RECORDER, data_idx=idx)
@@ -236,6 +245,10 @@ class FGDDistiller(ConfigurableDistiller):
         self.adapter_init_std = adapter_init_std
         self.sparse_adapters = sparse_adapters
         self.num_pos = num_pos
+        self.check_features = check_features
+        self.has_mask = mask is not None
+        self._keys = keys
+        self._student = None  # a list holding the student while preparing
 
     def init_weights(self) -> None:
         """The connectors' own initialisation, then ``adapter_init_std``."""
@@ -255,12 +268,112 @@ class FGDDistiller(ConfigurableDistiller):
         _check_layers(model, self.student_layers, 'student',
                       'student_layers')
         super().prepare_from_student(model)
+        # Kept for the feature check of prepare_from_teacher, in a list so
+        # that it is not registered as a submodule.
+        self._student = [model]
 
     def prepare_from_teacher(self, model) -> None:
-        """Check the imitated layers exist, then MMRazor's preparation."""
+        """Check the imitated layers exist, then MMRazor's preparation and
+        (``check_features``) the imitated features' shapes."""
         _check_layers(model, self.teacher_layers, 'teacher',
                       'teacher_layers')
         super().prepare_from_teacher(model)
+        student, self._student = self._student, None
+        if self.check_features and student:
+            self.check_feature_shapes(student[0], model)
+
+    @torch.no_grad()
+    def check_feature_shapes(self, student: nn.Module, teacher: nn.Module,
+                             size: int = 64) -> None:
+        """Imitated features vs the configured channels, and student vs
+        teacher spatial sizes, from one forward (``extract_feat``) of a
+        blank ``size`` x ``size`` image through each model.
+
+        Raises:
+            ValueError: naming every level whose features do not fit.
+        """
+        shapes = {}
+        try:
+            shapes.update(_feature_shapes(student, self.student_layers,
+                                          size))
+            teacher_shapes = _feature_shapes(teacher, self.teacher_layers,
+                                             size)
+        except Exception as err:  # an unusual detector: checked at step 1
+            MMLogger.get_current_instance().warning(
+                f'FGDDistiller: could not check the imitated features on a '
+                f'blank image ({err!r}); they are checked by the loss.')
+            return
+        problems = []
+        for i, name in enumerate(self.level_names):
+            s_layer, t_layer = self.student_layers[i], self.teacher_layers[i]
+            s_shape, t_shape = shapes.get(s_layer), teacher_shapes.get(
+                t_layer)
+            if s_shape is None or t_shape is None or len(s_shape) != 4:
+                continue  # not a feature map: left to the loss
+            if s_shape[1] != self.student_channels[i]:
+                problems.append(
+                    f'{name}: student {s_layer} has {s_shape[1]} channels, '
+                    f'student_channels says {self.student_channels[i]}')
+            if t_shape[1] != self.teacher_channels[i]:
+                problems.append(
+                    f'{name}: teacher {t_layer} has {t_shape[1]} channels, '
+                    f'teacher_channels says {self.teacher_channels[i]}')
+            if s_shape[2:] != t_shape[2:]:
+                problems.append(
+                    f'{name}: student map {s_shape[2:]} but teacher map '
+                    f'{t_shape[2:]} on a {size}x{size} input (imitate '
+                    'layers of the same stride)')
+            if not self.has_adapters and s_shape[1] != t_shape[1]:
+                problems.append(
+                    f'{name}: {s_shape[1]} student vs {t_shape[1]} teacher '
+                    'channels and no adapter (connector=None)')
+        if problems:
+            raise ValueError('FGDDistiller: the imitated features do not '
+                             'fit the distiller config: ' +
+                             '; '.join(problems) + '. Fix student_channels '
+                             '/ teacher_channels / the imitated layers.')
+
+    # -- what tools read ---------------------------------------------------
+    @property
+    def mask_recorder(self) -> Optional[nn.Module]:
+        """The ``ImitationMaskRecorder`` (None when ``mask=None``)."""
+        return self.student_recorders.recorders.get(MASK_RECORDER) \
+            if self.has_mask else None
+
+    def adapter(self, level: str) -> Optional[nn.Module]:
+        """The adapter (connector) of ``level``, None without one."""
+        name = self._level(level)['connector']
+        return None if name is None else self.connectors[name]
+
+    def loss_name(self, level: str) -> str:
+        """The key of ``level``'s loss (``f'{loss_prefix}_{level}'``)."""
+        return self._level(level)['loss']
+
+    def mask(self, level: str) -> Tensor:
+        """The imitation mask (B, H, W) of ``level`` of the last forward."""
+        if not self.has_mask:
+            raise ValueError('FGDDistiller: this distiller has no mask '
+                             '(mask=None)')
+        return self.get_record(MASK_RECORDER, True,
+                               data_idx=self._level(level)['index'])
+
+    def features(self, level: str) -> Tuple[Tensor, Tensor]:
+        """The student's and the teacher's imitated features of ``level``
+        of the last forward, before the adapter."""
+        record = self._level(level)['record']
+        return self.get_record(record, True), self.get_record(record, False)
+
+    def records(self, level: str) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+        """:meth:`features` of ``level`` and its mask (None without one),
+        of the last training forward."""
+        return (*self.features(level),
+                self.mask(level) if self.has_mask else None)
+
+    def _level(self, level: str) -> dict:
+        if level not in self._keys:
+            raise KeyError(f'FGDDistiller: no level {level!r}; the levels '
+                           f'are {self.level_names}')
+        return self._keys[level]
 
     def get_record(self,
                    recorder: str,
@@ -292,34 +405,32 @@ class FGDDistiller(ConfigurableDistiller):
         return data.detach() if scale == 0 else \
             data * scale + data.detach() * (1.0 - scale)
 
-    def _sparse_conv(self, loss_name: str) -> Optional[torch.nn.Conv2d]:
-        """The adapter conv of ``loss_name`` if the loss can be computed
-        from the masked cells only (see ``sparse_adapters``)."""
+    def _cells_connector(self, loss_name: str) -> Optional[nn.Module]:
+        """The connector of ``loss_name`` if the loss can be computed from
+        the masked cells only (see ``sparse_adapters``)."""
         if not self.sparse_adapters:
             return None
         mapping = self.loss_forward_mappings[loss_name]
-        if not isinstance(self.distill_losses[loss_name],
-                          ImitationMaskLoss) or set(mapping) != {
-                              'preds_S', 'preds_T', 'mask'}:
+        if not hasattr(self.distill_losses[loss_name], 'forward_cells') or \
+                set(mapping) != {'preds_S', 'preds_T', 'mask'}:
             return None
         rec = mapping['preds_S']
         if not rec.get('from_student') or rec.get('connector_idx') is not \
                 None or not rec.get('connector'):
             return None
         conn = self.connectors[rec['connector']]
-        module = getattr(conn, 'conv_module', None)
-        if type(conn) is not ConvModuleConnector or module is None or \
-                module.with_norm or module.with_activation or \
-                not is_same_size_conv(module.conv):
+        if not hasattr(conn, 'forward_cells') or \
+                not getattr(conn, 'supports_cells', True):
             return None
-        return module.conv
+        return conn
 
     def _masked_losses(self) -> List[str]:
-        """Names of the ``ImitationMaskLoss`` losses that read a mask."""
+        """Names of the losses that read a mask and take the normaliser
+        ``num_pos``."""
         return [
             name for name, mapping in self.loss_forward_mappings.items()
-            if isinstance(self.distill_losses[name], ImitationMaskLoss)
-            and 'mask' in mapping
+            if 'mask' in mapping and 'num_pos' in inspect.signature(
+                self.distill_losses[name].forward).parameters
         ]
 
     def _global_num_pos(self, masked: List[str]) -> Dict[str, Tensor]:
@@ -355,12 +466,12 @@ class FGDDistiller(ConfigurableDistiller):
         losses = {}
         for loss_name, mapping in self.loss_forward_mappings.items():
             loss_module = self.distill_losses[loss_name]
-            conv = self._sparse_conv(loss_name)
+            connector = self._cells_connector(loss_name)
             extra = dict(num_pos=num_pos[loss_name]) if \
                 loss_name in num_pos else {}
             scale = self.imitation_scale * (
                 world_size if loss_name in num_pos else 1)
-            if conv is None:
+            if connector is None:
                 losses[loss_name] = scale * loss_module(
                     **{
                         key: self.get_record(**record)
@@ -375,14 +486,9 @@ class FGDDistiller(ConfigurableDistiller):
             student = self.get_record(**s_rec)
             teacher = self.get_record(**mapping['preds_T'])
             mask = self.get_record(**mapping['mask'])
-            if student.shape[1] != conv.in_channels:
-                raise ValueError(
-                    f'FGDDistiller: {loss_name}: the student feature has '
-                    f'{student.shape[1]} channels but the adapter expects '
-                    f'{conv.in_channels}; fix student_channels.')
-            check_shapes((student.shape[0], conv.out_channels,
+            adapted, (b, i, j) = connector.forward_cells(student, mask)
+            check_shapes((student.shape[0], adapted.shape[1],
                           *student.shape[2:]), teacher.shape, mask)
-            adapted, (b, i, j) = masked_conv2d_cells(student, mask, conv)
             target = teacher.permute(0, 2, 3, 1)[b, i, j]
             losses[loss_name] = scale * loss_module.forward_cells(
                 adapted, target, num_pos[loss_name])
@@ -414,3 +520,25 @@ class FGDDistiller(ConfigurableDistiller):
                 **(loss_forward_mappings or {})
             },
             **kwargs)
+
+
+def _feature_shapes(model: nn.Module, layers: Sequence[str],
+                    size: int) -> Dict[str, tuple]:
+    """Output shapes of ``layers`` of ``model`` on a blank image (eval
+    mode, the model's mode restored)."""
+    shapes = {}
+    modules = dict(model.named_modules())
+    hooks = [
+        modules[name].register_forward_hook(
+            lambda m, i, o, n=name: shapes.__setitem__(n, tuple(o.shape)))
+        for name in layers if name in modules
+    ]
+    mode = model.training
+    model.eval()
+    try:
+        model.extract_feat(torch.zeros(1, 3, size, size))
+    finally:
+        model.train(mode)
+        for hook in hooks:
+            hook.remove()
+    return shapes

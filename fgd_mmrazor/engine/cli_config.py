@@ -1,4 +1,6 @@
-"""Config preparation shared by the entry points in ``tools/``."""
+"""Loading and patching configs for the command-line tools (`tools/train.py`,
+`tools/test.py`): `--cfg-options`, the work dir, `--amp`, DDP on CPU and the
+guard hook of distillation configs."""
 import os.path as osp
 
 import torch

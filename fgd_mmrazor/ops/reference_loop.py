@@ -1,17 +1,19 @@
-"""The seed's mask algorithm, for benchmarks only.
+"""The naive per-box loop that computes the imitation masks, for
+benchmarks and tests only.
 
-``seed_imitation_masks`` is the seed port's loop algorithm (a Python loop
-over images and boxes, every anchor of every cell against every box),
-with its transposition fixed and the detector's anchors per level, so that
-its masks equal ``imitation_masks(..., joint=False)``. It is the reference
-the benchmark's speed-up is measured against; nothing else uses it.
+``loop_imitation_masks`` is how a direct port of the paper's mask is
+usually written: a Python loop over images and boxes, every anchor of every
+cell against every box, the per-level maximum IoU. With the cells in
+row-major order and the detector's anchors per level its masks equal
+``imitation_masks(..., joint=False)``. It is the reference that the
+benchmark's speed-up is measured against.
 """
 from typing import List, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ['seed_imitation_masks']
+__all__ = ['loop_imitation_masks']
 
 
 def _anchor_boxes(h: int, w: int, sx: float, sy: float,
@@ -36,11 +38,11 @@ def _iou(a: Tensor, b: Tensor) -> Tensor:
     return inter / (area_a + area_b - inter)
 
 
-def seed_imitation_masks(gt_bboxes: Sequence[Tensor],
+def loop_imitation_masks(gt_bboxes: Sequence[Tensor],
                          featmap_sizes: Sequence[Sequence[int]],
                          strides: Sequence, base_anchors: Sequence[Tensor],
                          psi: float = 0.5) -> List[Tensor]:
-    """Per-level masks with the seed's loops (per-level maximum)."""
+    """Per-level masks with the naive per-box loop (per-level maximum)."""
     out = []
     for (h, w), stride, anchors in zip(featmap_sizes, strides,
                                        base_anchors):
@@ -49,7 +51,7 @@ def seed_imitation_masks(gt_bboxes: Sequence[Tensor],
         grid = _anchor_boxes(h, w, float(sx), float(sy), anchors.float())
         num_anchors = len(anchors)
         masks = torch.zeros(len(gt_bboxes), h, w)
-        for i, boxes in enumerate(gt_bboxes):  # the seed's image loop
+        for i, boxes in enumerate(gt_bboxes):  # the image loop
             keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
             boxes = boxes[keep].float()
             if not len(boxes):
@@ -58,7 +60,7 @@ def seed_imitation_masks(gt_bboxes: Sequence[Tensor],
             max_iou = ious.view(-1, len(boxes)).max(dim=0).values
             thr = max_iou * psi
             mask_img = torch.zeros(h, w)
-            for k in range(len(boxes)):  # the seed's box loop
+            for k in range(len(boxes)):  # the box loop
                 mask_img += (ious[:, :, :, k] > thr[k]).sum(dim=2)
             masks[i] = mask_img
         out.append(masks.clamp(0, 1).bool())
