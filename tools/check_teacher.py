@@ -2,7 +2,8 @@
 transfer, and at which loss_weight?
 
     python tools/check_teacher.py CONFIG --teacher-ckpt T \
-        [--student-ckpt S] [--batches 8] [--out result.json]
+        [--student-ckpt S] [--batches 8] [--out result.json] \
+        [--cfg-options k=v ...]
 
 CONFIG is a distillation config; S is the student trained alone (e.g.
 ``python tools/train.py`` on the student's plain config for a short
@@ -16,6 +17,9 @@ warm-up, a suggested loss_weight and a one-line verdict
 """
 import argparse
 import json
+
+import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
+from fgd_mmrazor.engine.cli_config import add_cfg_options
 
 
 def parse_args():
@@ -37,6 +41,7 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work-dir', default='work_dirs/check_teacher')
     parser.add_argument('--out', help='also write the result as JSON')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
@@ -52,7 +57,8 @@ def main():
         fit_steps=args.fit_steps,
         target_ratio=args.target_ratio or TARGET_RATIO,
         seed=args.seed,
-        work_dir=args.work_dir)
+        work_dir=args.work_dir,
+        cfg_options=args.cfg_options)
     print(format_report(result))
     if args.out:
         with open(args.out, 'w') as f:

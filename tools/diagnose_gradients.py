@@ -2,7 +2,8 @@
 config, block by block of the student.
 
     python tools/diagnose_gradients.py CONFIG --teacher-ckpt T \
-        [--checkpoint CKPT] [--batches 2] [--grad-scale 1.0]
+        [--checkpoint CKPT] [--batches 2] [--grad-scale 1.0] \
+        [--cfg-options k=v ...]
 
 For a few training batches it back-propagates the student's detection
 losses and the (weighted) imitation losses separately and prints, per
@@ -32,6 +33,7 @@ import os.path as osp
 from fgd_mmrazor.analysis.gradients import (block_gradients, imitation_fit,
                                             linear_probe)
 from fgd_mmrazor.analysis.models import build_distill_runner_parts
+from fgd_mmrazor.engine.cli_config import add_cfg_options
 
 
 def parse_args():
@@ -54,6 +56,7 @@ def parse_args():
         help='FGDDistiller.student_grad_scale (1: the plain method)')
     parser.add_argument('--work-dir',
                         default=osp.join('work_dirs', 'diagnose_gradients'))
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
@@ -61,7 +64,7 @@ def main():
     args = parse_args()
     _, model, loader, loaded = build_distill_runner_parts(
         args.config, args.teacher_ckpt, args.checkpoint, seed=args.seed,
-        work_dir=args.work_dir)
+        work_dir=args.work_dir, cfg_options=args.cfg_options)
     if loaded:
         print(f'loaded {args.checkpoint} into the {loaded["into"]}; '
               f'{loaded["missing_keys"]} keys not in it')

@@ -8,7 +8,7 @@ distilled run's row is named after its work dir (``<name>_seed<N>``):
 default imitation mask, ``full`` the whole feature map, ``gt_box`` inside
 the boxes, any other name its own row. The last column pairs each
 distilled run with the baseline of the same seed (the seed is read from
-``report.json``; for older reports from report.md or the dir name) and
+``report.json``, or for reports without one from the dir name) and
 gives the mean difference with its standard error over the seeds.
 
 The runs of ``tools/compare_methods.py`` (``runs/<name>_seed<N>/
@@ -32,16 +32,10 @@ NAMES = {
 
 
 def _seed(report_json, report):
-    """The seed of a run: ``report['seed']``, or for older reports the
-    one in their report.md or their dir name."""
+    """The seed of a run: ``report['seed']``, or for reports without one
+    the ``_seed<N>`` of their dir name."""
     if report.get('seed') is not None:
         return int(report['seed'])
-    md = osp.join(osp.dirname(report_json), 'report.md')
-    if osp.isfile(md):
-        with open(md) as f:
-            found = re.search(r'Seed (\d+);', f.read())
-        if found:
-            return int(found.group(1))
     found = re.search(r'_seed(\d+)$', osp.basename(osp.dirname(report_json)))
     return int(found.group(1)) if found else None
 

@@ -9,12 +9,11 @@ its own checkpoint (the student is evaluated; the teacher's weights come
 from the checkpoint, so ``teacher_ckpt`` is not needed).
 """
 import argparse
-import os
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.engine.cli_config import (init_cpu_dist, load_cli_cfg,
+from fgd_mmrazor.engine.cli_config import (add_cfg_options, init_cpu_dist,
+                                           load_cli_cfg, parse_launcher_args,
                                            prepare_cfg)
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 
@@ -26,21 +25,8 @@ def parse_args():
         '--work-dir', help='the directory to save the evaluation metrics')
     parser.add_argument(
         '--out', help='dump predictions to a pickle file (.pkl)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, key=value (xxx=yyy format)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    return parse_launcher_args(parser)
 
 
 def main():

@@ -9,12 +9,11 @@ mmengine's (``Runner.from_cfg``). Importing ``fgd_mmrazor`` first makes
 mmrazor importable on torch 2.x and registers this project's modules.
 """
 import argparse
-import os
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
-from fgd_mmrazor.engine.cli_config import (init_cpu_dist, load_cli_cfg,
+from fgd_mmrazor.engine.cli_config import (add_cfg_options, init_cpu_dist,
+                                           load_cli_cfg, parse_launcher_args,
                                            prepare_cfg)
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 
@@ -34,21 +33,8 @@ def parse_args():
         const='auto',
         help='resume from the given checkpoint, or (no value) from the '
         'latest checkpoint in the work_dir')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, key=value (xxx=yyy format)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    return parse_launcher_args(parser)
 
 
 def main():

@@ -504,10 +504,15 @@ def profile_step(args, steps=3):
     _scoped(algo.teacher, 'extract_feat', 'teacher forward (no_grad)')
     _scoped(algo.student, 'loss', 'student forward + detection loss')
     _scoped(rec, 'compute_masks', 'imitation mask')
-    for name, conn in algo.distiller.connectors.items():
-        _scoped(conn, 'forward', 'adapters')
-    for name, loss in algo.distiller.distill_losses.items():
-        _scoped(loss, 'forward', 'imitation loss')
+    # the sparse path calls forward_cells (MaskedConvConnector and
+    # ImitationMaskLoss), the dense one forward
+    for module, label in [(m, 'adapters')
+                          for m in algo.distiller.connectors.values()] + \
+            [(m, 'imitation loss')
+             for m in algo.distiller.distill_losses.values()]:
+        for attr in ('forward', 'forward_cells'):
+            if hasattr(module, attr):
+                _scoped(module, attr, label)
     _scoped(algo.distiller, 'compute_distill_losses',
             'distiller (adapters + mask + losses)')
     opt_step = fns['distill']

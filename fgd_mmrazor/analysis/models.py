@@ -63,13 +63,16 @@ def build_distill_runner_parts(config: str,
                                teacher_ckpt: str,
                                student_ckpt: Optional[str] = None,
                                seed: int = 0,
-                               work_dir: Optional[str] = None):
+                               work_dir: Optional[str] = None,
+                               cfg_options: Optional[dict] = None):
     """The algorithm (student, teacher, adapters) and the training loader
     of a distillation config, as the runner builds them, without a
     training loop.
 
     ``student_ckpt`` is a plain student checkpoint (loaded into the
     student) or a distillation checkpoint (student and adapters).
+    ``cfg_options`` are merged into the config first, as ``--cfg-options``
+    are by ``tools/train.py``.
 
     Returns:
         tuple: ``(cfg, model, loader, loaded)``; ``loaded`` is None without
@@ -81,6 +84,8 @@ def build_distill_runner_parts(config: str,
 
     from ..engine.distill_guard_hook import guard_teacher
     cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     if not is_distill_cfg(cfg):
         raise ValueError(f'{config} is not a distillation config (its '
                          'model is not FGDDistill)')

@@ -288,7 +288,8 @@ def check_teacher(config: str,
                   fit_steps: Optional[int] = None,
                   target_ratio: float = TARGET_RATIO,
                   seed: int = 0,
-                  work_dir: Optional[str] = None) -> dict:
+                  work_dir: Optional[str] = None,
+                  cfg_options: Optional[dict] = None) -> dict:
     """Run the whole pre-flight check (see the module's docstring).
 
     Args:
@@ -304,6 +305,8 @@ def check_teacher(config: str,
             config's ``AdapterWarmupHook.adapter_only_iters`` (at least
             ``num_batches``).
         target_ratio (float): See :func:`suggest_loss_weight`.
+        cfg_options (dict, optional): Merged into the config first (the
+            ``--cfg-options`` of the tools).
 
     Returns:
         dict: ``levels`` (probe, ridge, cells, coverage per level),
@@ -312,7 +315,7 @@ def check_teacher(config: str,
         ``verdict``.
     """
     cfg, model, loader, loaded = build_distill_runner_parts(
-        config, teacher_ckpt, student_ckpt, seed, work_dir)
+        config, teacher_ckpt, student_ckpt, seed, work_dir, cfg_options)
     model.train()
     batches = read_batches(loader, num_batches)
     num_boxes = sum(_num_boxes(b['data_samples']) for b in batches)

@@ -1,14 +1,16 @@
 """Loading and patching configs for the command-line tools (`tools/train.py`,
 `tools/test.py`): `--cfg-options`, the work dir, `--amp`, DDP on CPU and the
-guard hook of distillation configs."""
+guard hook of distillation configs; the arguments they share."""
+import argparse
+import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 __all__ = [
     'prepare_cfg', 'is_distill_cfg', 'init_cpu_dist', 'load_cli_cfg',
-    'add_guard_hook'
+    'add_guard_hook', 'add_cfg_options', 'parse_launcher_args'
 ]
 
 DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
@@ -17,6 +19,30 @@ DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
 def is_distill_cfg(cfg: Config) -> bool:
     """Whether the config's model is an ``FGDDistill`` algorithm."""
     return cfg.model.get('type') in DISTILL_TYPES
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options key=value ...``, as OpenMMLab's tools take it."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, key=value (xxx=yyy format)')
+
+
+def parse_launcher_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add ``--launcher`` and ``--local-rank``, parse, and export
+    ``LOCAL_RANK`` for launchers that pass the rank as an argument."""
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def load_cli_cfg(config: str, cfg_options=None, launcher: str = 'none',

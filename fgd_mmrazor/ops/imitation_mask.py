@@ -9,11 +9,12 @@ A cell is in the mask when any of its anchors passes for any box (strict
 
 The anchor of cell (row ``i``, column ``j``) with shape ``(w, h)`` is centred
 at ``((j + 0.5) * sx, (i + 0.5) * sy)``: ``x`` follows the column, ``y`` the
-row (the seed's ``meshgrid`` transposed them).
+row (a ``meshgrid`` with its default 'ij' indexing transposes them).
 
 Implementation. Nothing loops over images or boxes in Python. Boxes are
 padded to one ``(B, N, 4)`` tensor, and three facts keep the work near the
-boxes instead of over the whole map (O(B * N * A * H * W) in the seed):
+boxes instead of over the whole map (O(B * N * A * H * W) in the naive
+per-box loop):
 
 * the overlap of an anchor and a box is separable, ``inter = ox(j) * oy(i)``,
   and each factor is non-increasing in the distance between the anchor

@@ -107,6 +107,23 @@ def test_without_a_student_the_verdict_is_unknown(tiny8, tmp_path):
     assert result['adapter_fit']['steps'] == 0
 
 
+def test_cfg_options_reach_the_checked_config(tiny8, tmp_path):
+    """``--cfg-options`` of tools/check_teacher.py: the check runs the
+    overridden loss weight and adapter."""
+    from fgd_mmrazor.analysis.models import build_distill_runner_parts
+    teacher = save_demo_teacher(tmp_path / 'teacher.pth')
+    config = _config(tiny8, tmp_path, 'options')
+    options = {'model.distiller.loss.loss_weight': 0.05,
+               'model.distiller.connector.kernel_size': 3}
+    _, model, _, _ = build_distill_runner_parts(
+        config, teacher, cfg_options=options,
+        work_dir=str(tmp_path / 'work'))
+    conv = model.distiller.adapter('p3').conv_module.conv
+    assert conv.kernel_size == (3, 3) and conv.padding == (1, 1)
+    result = _check(config, teacher, None, fit_steps=0, cfg_options=options)
+    assert result['loss_weight'] == pytest.approx(0.05)
+
+
 def test_suggestion_and_verdict_rules():
     from fgd_mmrazor.analysis.teacher_check import (suggest_loss_weight,
                                                     verdict)

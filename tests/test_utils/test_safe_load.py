@@ -15,6 +15,7 @@ import functools
 import http.server
 import os
 import os.path as osp
+import pickle
 import threading
 
 import numpy as np
@@ -283,3 +284,66 @@ def test_unknown_scheme_is_refused(tmp_path):
             _load_checkpoint('fgdtest://x.pth')
     finally:
         CheckpointLoader._schemes.pop('fgdtest://')
+
+
+def _checkpoint_with_tensors_and_history(path):
+    hub = MessageHub.get_instance(f'ckpt_test_{os.getpid()}')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_info('iter', 3)
+    state = {'w': torch.arange(6.).reshape(2, 3),
+             'p': torch.nn.Parameter(torch.ones(2))}
+    optim = torch.optim.AdamW([state['p']], lr=0.1)
+    state['p'].sum().backward()
+    optim.step()
+    torch.save(
+        dict(meta=dict(epoch=1, iter=3, seed=np.int64(0),
+                       mean=np.array([1., 2.])),
+             state_dict=state, message_hub=hub.state_dict(),
+             optimizer=optim.state_dict()), path)
+
+
+def test_safe_load_reads_mmengine_checkpoints(tmp_path, loader_path):
+    path = str(tmp_path / 'ckpt.pth')
+    _checkpoint_with_tensors_and_history(path)
+    ckpt = safe_load(path)
+    assert torch.equal(ckpt['state_dict']['w'], torch.arange(6.).reshape(2, 3))
+    assert ckpt['meta']['iter'] == 3
+    buf = ckpt['message_hub']['log_scalars']['train/loss']
+    assert buf.mean() == 1.0 and buf.current() == 0.5
+    assert ckpt['optimizer']['state'][0]['step'] == 1
+
+
+def test_safe_load_refuses_code_either_way(tmp_path, loader_path):
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'x': _Evil()}, path)
+    with pytest.raises(UnsafeCheckpointError):
+        safe_load(path)
+    raw = str(tmp_path / 'evil.pkl')
+    with open(raw, 'wb') as f:
+        pickle.dump({'x': _Evil()}, f)
+    with pytest.raises(UnsafeCheckpointError):
+        safe_load(raw)
+
+
+class _Sneaky:
+    """Reaches private attributes of an allow-listed class via getattr."""
+
+    def __reduce__(self):
+        from mmengine.logging.history_buffer import HistoryBuffer
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_restricted_getattr_reads_public_names_only(tmp_path, monkeypatch):
+    from fgd_mmrazor.utils import checkpoint
+    monkeypatch.setattr(checkpoint, 'HAS_ALLOW_LIST', False)
+    path = str(tmp_path / 'sneaky.pth')
+    torch.save({'x': _Sneaky()}, path)
+    with pytest.raises(UnsafeCheckpointError):
+        safe_load(path)
+
+
+class _Evil:
+
+    def __reduce__(self):
+        return (os.system, ('echo pwned > /dev/null', ))

@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 
 from fgd_mmrazor.engine.cli_config import prepare_cfg
 from ..conftest import CONFIGS
-from ..test_tools.test_train_smoke import read_scalars
+from .test_train_smoke import read_scalars
 from ..utils import tiny_cfg
 
 DISTILL = osp.join(CONFIGS, 'demo', 'fgd_yolov5n_from_s_trees.py')

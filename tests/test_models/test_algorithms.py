@@ -9,41 +9,7 @@ from mmengine.hub import get_model
 from fgd_mmrazor.utils import UnsafeCheckpointError, safe_load
 from mmrazor.registry import MODELS
 
-YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
-
-
-def algorithm_cfg(**kwargs):
-    cfg = dict(
-        _scope_='mmrazor',
-        type='FGDDistill',
-        architecture=dict(cfg_path=YOLOV5_N, pretrained=False),
-        teacher=dict(cfg_path=YOLOV5_N, pretrained=False),
-        distiller=dict(
-            type='FGDDistiller',
-            student_layers=['neck.out_layers.0'],
-            student_channels=[64],
-            teacher_channels=[64]))
-    cfg.update(kwargs)
-    return cfg
-
-
-def three_level_cfg(teacher_ckpt):
-    """YOLOv5-n imitating YOLOv5-n on the three neck outputs."""
-    return algorithm_cfg(
-        teacher_ckpt=teacher_ckpt,
-        distiller=dict(
-            type='FGDDistiller',
-            student_layers=[f'neck.out_layers.{i}' for i in range(3)],
-            student_channels=[64, 128, 256],
-            teacher_channels=[64, 128, 256]))
-
-
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('ckpt') / 'teacher.pth')
-    model = get_model(YOLOV5_N, pretrained=False)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path, model
+from .conftest import YOLOV5_N, algorithm_cfg, three_level_cfg
 
 
 def test_teacher_loaded_frozen_and_in_eval(teacher_ckpt):
@@ -140,83 +106,11 @@ def test_train_step_guards(teacher_ckpt):
     assert all(torch.isfinite(v) for v in losses.values())
 
 
-@pytest.fixture(params=['allow_list', 'restricted_unpickler'])
-def loader_path(request, monkeypatch):
-    """Both ways of :func:`safe_load`: torch's weights-only unpickler with
-    the allow-list (torch >= 2.4) and the restricted unpickler (torch < 2.4,
-    forced here on any torch)."""
-    from fgd_mmrazor.utils import checkpoint
-    if request.param == 'allow_list' and not checkpoint.HAS_ALLOW_LIST:
-        pytest.skip('torch < 2.4 has no allow-list API')
-    if request.param == 'restricted_unpickler':
-        monkeypatch.setattr(checkpoint, 'HAS_ALLOW_LIST', False)
-    return request.param
-
-
-def _mmengine_like_checkpoint(path):
-    import numpy as np
-    from mmengine.logging import MessageHub
-    hub = MessageHub.get_instance(f'ckpt_test_{os.getpid()}')
-    hub.update_scalar('train/loss', 1.5)
-    hub.update_scalar('train/loss', 0.5)
-    hub.update_info('iter', 3)
-    state = {'w': torch.arange(6.).reshape(2, 3),
-             'p': torch.nn.Parameter(torch.ones(2))}
-    optim = torch.optim.AdamW([state['p']], lr=0.1)
-    state['p'].sum().backward()
-    optim.step()
-    torch.save(
-        dict(meta=dict(epoch=1, iter=3, seed=np.int64(0),
-                       mean=np.array([1., 2.])),
-             state_dict=state, message_hub=hub.state_dict(),
-             optimizer=optim.state_dict()), path)
-
-
-def test_safe_load_reads_mmengine_checkpoints(tmp_path, loader_path):
-    path = str(tmp_path / 'ckpt.pth')
-    _mmengine_like_checkpoint(path)
-    ckpt = safe_load(path)
-    assert torch.equal(ckpt['state_dict']['w'], torch.arange(6.).reshape(2, 3))
-    assert ckpt['meta']['iter'] == 3
-    buf = ckpt['message_hub']['log_scalars']['train/loss']
-    assert buf.mean() == 1.0 and buf.current() == 0.5
-    assert ckpt['optimizer']['state'][0]['step'] == 1
-
-
-def test_safe_load_refuses_code_either_way(tmp_path, loader_path):
-    path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {}, 'x': _Evil()}, path)
-    with pytest.raises(UnsafeCheckpointError):
-        safe_load(path)
-    raw = str(tmp_path / 'evil.pkl')
-    with open(raw, 'wb') as f:
-        pickle.dump({'x': _Evil()}, f)
-    with pytest.raises(UnsafeCheckpointError):
-        safe_load(raw)
-
-
-class _Sneaky:
-    """Reaches private attributes of an allow-listed class via getattr."""
-
-    def __reduce__(self):
-        from mmengine.logging.history_buffer import HistoryBuffer
-        return (getattr, (HistoryBuffer, '__init__'))
-
-
-def test_restricted_getattr_reads_public_names_only(tmp_path, monkeypatch):
-    from fgd_mmrazor.utils import checkpoint
-    monkeypatch.setattr(checkpoint, 'HAS_ALLOW_LIST', False)
-    path = str(tmp_path / 'sneaky.pth')
-    torch.save({'x': _Sneaky()}, path)
-    with pytest.raises(UnsafeCheckpointError):
-        safe_load(path)
-
-
 EDGE_BOXES = {
     # (batch_idx, label, x1, y1, x2, y2) in a 96 x 64 (w x h) input. Boxes
     # outside the image never reach a detector: the dataset drops boxes
     # without overlap and the pipeline clips the others (mmyolo's YOLOv5
-    # head would index its grid with them). tests/test_tools/
+    # head would index its grid with them). tests/test_engine/
     # test_edge_data.py trains on such annotations through the pipeline;
     # here is what can reach the model (boxes on the border, zero size).
     'border': [[0., 0., 0., 0., 30., 25.], [0., 0., 70., 40., 96., 64.]],

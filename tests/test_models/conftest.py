@@ -1,0 +1,52 @@
+"""Shared by the model tests: a YOLOv5-n FGDDistill config and a teacher
+checkpoint of the same architecture."""
+import pytest
+import torch
+from mmengine.hub import get_model
+
+YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
+
+
+def algorithm_cfg(**kwargs):
+    cfg = dict(
+        _scope_='mmrazor',
+        type='FGDDistill',
+        architecture=dict(cfg_path=YOLOV5_N, pretrained=False),
+        teacher=dict(cfg_path=YOLOV5_N, pretrained=False),
+        distiller=dict(
+            type='FGDDistiller',
+            student_layers=['neck.out_layers.0'],
+            student_channels=[64],
+            teacher_channels=[64]))
+    cfg.update(kwargs)
+    return cfg
+
+
+def three_level_cfg(teacher_ckpt):
+    """YOLOv5-n imitating YOLOv5-n on the three neck outputs."""
+    return algorithm_cfg(
+        teacher_ckpt=teacher_ckpt,
+        distiller=dict(
+            type='FGDDistiller',
+            student_layers=[f'neck.out_layers.{i}' for i in range(3)],
+            student_channels=[64, 128, 256],
+            teacher_channels=[64, 128, 256]))
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('ckpt') / 'teacher.pth')
+    model = get_model(YOLOV5_N, pretrained=False)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path, model
+
+
+def train_batch(algo, boxes, shape=(64, 96), batch_size=2, seed=0):
+    """A preprocessed training batch of random images with ``boxes``
+    (rows ``(batch_idx, label, x1, y1, x2, y2)``)."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.rand(batch_size, 3, *shape, generator=generator) * 255
+    samples = dict(bboxes_labels=boxes.clone(),
+                   img_metas=[dict(batch_input_shape=shape)] * batch_size)
+    return algo.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                  True)
