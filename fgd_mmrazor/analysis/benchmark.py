@@ -25,6 +25,7 @@ Measures, side by side, with medians of several runs after warm-up:
 No figure is asserted: this is a measurement tool, not a test.
 """
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -485,6 +486,8 @@ def _scoped(obj, attr, label):
     from torch.profiler import record_function
     fn = getattr(obj, attr)
 
+    # wraps: the distiller reads the loss's signature (num_pos)
+    @functools.wraps(fn)
     def wrapped(*a, **kw):
         with record_function(label):
             return fn(*a, **kw)
