@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    'read_scalars', 'plot_map', 'plot_losses', 'plot_masks',
+    'pyplot', 'read_scalars', 'plot_map', 'plot_losses', 'plot_masks',
     'model_complexity', 'gap_closed', 'demo_report', 'comparison_sentence',
     'NOISE_MAP'
 ]
@@ -19,7 +19,8 @@ __all__ = [
 NOISE_MAP = 0.02
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -38,7 +39,7 @@ def read_scalars(work_dir: str) -> List[dict]:
 
 def plot_map(results: Dict[str, Dict[str, float]], out: str) -> None:
     """Bar chart of bbox mAP and mAP50 per model."""
-    plt = _plt()
+    plt = pyplot()
     names = list(results)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -68,7 +69,7 @@ def _series(rows: List[dict], keys: Sequence[str]):
 def plot_losses(baseline_rows: List[dict], distilled_rows: List[dict],
                 out: str) -> None:
     """Detection loss of both students and the imitation loss per level."""
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     det = ['loss_cls', 'loss_obj', 'loss_bbox']
     ax1.plot(*_series(baseline_rows, det), label='student alone')
@@ -102,7 +103,7 @@ def plot_masks(image: np.ndarray, boxes: np.ndarray,
         masks (Sequence[Tensor]): (H_l, W_l) bool per level.
         strides (Sequence): (sx, sy) or int per level.
     """
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.patches import Rectangle
     n = len(masks)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.2))

@@ -467,8 +467,8 @@ def format_markdown(report: dict) -> str:
 def plot_comparison(report: dict, out: str) -> None:
     """Bars of mAP per method and of the paired difference to the student
     alone, each with its standard error."""
-    from ..demo.report import _plt
-    plt = _plt()
+    from ..demo.report import pyplot
+    plt = pyplot()
     methods = report['methods']
     names = list(methods)
     labels = [methods[n]['label'] for n in names]
