@@ -509,13 +509,12 @@ def profile_step(args, steps=3):
     _scoped(rec, 'compute_masks', 'imitation mask')
     # the sparse path calls forward_cells (MaskedConvConnector and
     # ImitationMaskLoss), the dense one forward
-    for module, label in [(m, 'adapters')
-                          for m in algo.distiller.connectors.values()] + \
-            [(m, 'imitation loss')
-             for m in algo.distiller.distill_losses.values()]:
-        for attr in ('forward', 'forward_cells'):
-            if hasattr(module, attr):
-                _scoped(module, attr, label)
+    for label, modules in (('adapters', algo.distiller.connectors),
+                           ('imitation loss', algo.distiller.distill_losses)):
+        for module in modules.values():
+            for attr in ('forward', 'forward_cells'):
+                if hasattr(module, attr):
+                    _scoped(module, attr, label)
     _scoped(algo.distiller, 'compute_distill_losses',
             'distiller (adapters + mask + losses)')
     opt_step = fns['distill']

@@ -13,7 +13,7 @@ from typing import Optional, Union
 import torch
 from mmengine.config import Config
 
-from ..engine.cli_config import is_distill_cfg, prepare_cfg
+from ..engine.cli_config import is_distill_cfg, load_cli_cfg, prepare_cfg
 from ..utils import safe_load
 
 __all__ = [
@@ -71,8 +71,8 @@ def build_distill_runner_parts(config: str,
 
     ``student_ckpt`` is a plain student checkpoint (loaded into the
     student) or a distillation checkpoint (student and adapters).
-    ``cfg_options`` are merged into the config first, as ``--cfg-options``
-    are by ``tools/train.py``.
+    ``cfg_options`` are merged into the config first, as
+    ``tools/train.py`` merges ``--cfg-options`` (:func:`load_cli_cfg`).
 
     Returns:
         tuple: ``(cfg, model, loader, loaded)``; ``loaded`` is None without
@@ -83,18 +83,15 @@ def build_distill_runner_parts(config: str,
     from mmengine.runner import Runner
 
     from ..engine.distill_guard_hook import guard_teacher
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_cli_cfg(config, cfg_options,
+                       work_dir=work_dir or 'work_dirs/check_teacher')
     if not is_distill_cfg(cfg):
         raise ValueError(f'{config} is not a distillation config (its '
                          'model is not FGDDistill)')
     cfg.model.teacher_ckpt = teacher_ckpt
-    cfg.work_dir = work_dir or 'work_dirs/check_teacher'
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False
     cfg.randomness = dict(seed=seed)
-    cfg.launcher = 'none'
     cfg.load_from = None
     cfg.resume = False
     prepare_cfg(cfg)
