@@ -1,10 +1,15 @@
-"""Shared by the model tests: a YOLOv5-n FGDDistill config and a teacher
-checkpoint of the same architecture."""
+"""Shared by the model tests: a built YOLOv5-n, a YOLOv5-n FGDDistill
+config and a teacher checkpoint of the same architecture."""
 import pytest
 import torch
 from mmengine.hub import get_model
 
 YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
+
+
+@pytest.fixture(scope='module')
+def yolov5():
+    return get_model(YOLOV5_N, pretrained=False)
 
 
 def algorithm_cfg(**kwargs):

@@ -1,16 +1,11 @@
 """FGDDistiller on tiny models and a built YOLOv5 model."""
 import pytest
 import torch
-from mmengine.hub import get_model
 
 from fgd_mmrazor import FGDDistiller
+from mmrazor.registry import MODELS
 
-YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
-
-
-@pytest.fixture(scope='module')
-def yolov5():
-    return get_model(YOLOV5_N, pretrained=False)
+from .conftest import three_level_cfg, train_batch
 
 
 def test_distiller_generates_levels():
@@ -145,9 +140,6 @@ def test_imitation_scale_multiplies_the_losses():
 
 
 def test_accessors_give_a_levels_records_adapter_and_mask(teacher_ckpt):
-    from mmrazor.registry import MODELS
-
-    from .conftest import three_level_cfg, train_batch
     path, _ = teacher_ckpt
     algo = MODELS.build(three_level_cfg(path))
     algo.train()

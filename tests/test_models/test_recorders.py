@@ -2,19 +2,11 @@
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-from mmengine.hub import get_model
 from mmengine.structures import InstanceData
 
 from fgd_mmrazor import ImitationMaskRecorder, imitation_masks
 from fgd_mmrazor.models.utils import (anchors_from_model,
                                       gt_bboxes_from_data_samples)
-
-YOLOV5_N = 'mmyolo::yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
-
-
-@pytest.fixture(scope='module')
-def yolov5():
-    return get_model(YOLOV5_N, pretrained=False)
 
 
 def test_anchors_read_from_prior_generator(yolov5):
