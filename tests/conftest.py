@@ -65,3 +65,28 @@ def tiny_coco80(tmp_path_factory):
     make_tiny_coco(root, num_images=4, empty_every=3,
                    class_names=YOLOv5CocoDataset.METAINFO['classes'])
     return root
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    """A checkpoint of a freshly initialised YOLOv5-n (the model tests'
+    teacher) and that model."""
+    import torch
+    from mmengine.hub import get_model
+
+    from .test_models.conftest import YOLOV5_N
+    path = str(tmp_path_factory.mktemp('ckpt') / 'teacher.pth')
+    model = get_model(YOLOV5_N, pretrained=False)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path, model
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` skip where torch sees no GPU."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA GPU')
+    for item in items:
+        if 'cuda' in item.keywords:
+            item.add_marker(skip)

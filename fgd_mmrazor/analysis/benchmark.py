@@ -78,6 +78,26 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def timed(fn, device):
+    """Seconds that one call of ``fn`` takes: on CUDA between two events on
+    the stream (the GPU's time from the first queued kernel to the last,
+    the host's waits included), on CPU by the wall clock. Returns
+    ``(seconds, process CPU seconds)``."""
+    sync(device)
+    c0 = time.process_time()
+    if device == 'cuda':
+        start, end = (torch.cuda.Event(enable_timing=True)
+                      for _ in range(2))
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3, time.process_time() - c0
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def interleaved_medians(fns, device, repeats, warmup=1, cpu_times=None):
     """Median time of each function, timed in rounds (one call of each per
     round), so that a slow phase of a shared machine hits all alike.
@@ -93,12 +113,9 @@ def interleaved_medians(fns, device, repeats, warmup=1, cpu_times=None):
     cpu = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            sync(device)
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            sync(device)
-            times[name].append(time.perf_counter() - t0)
-            cpu[name].append(time.process_time() - c0)
+            wall, proc = timed(fn, device)
+            times[name].append(wall)
+            cpu[name].append(proc)
     if cpu_times is not None:
         cpu_times.update(
             {name: statistics.median(ts) for name, ts in cpu.items()})
@@ -108,14 +125,24 @@ def interleaved_medians(fns, device, repeats, warmup=1, cpu_times=None):
 def median_time(fn, device, repeats, warmup=1):
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(
+        timed(fn, device)[0] for _ in range(repeats))
+
+
+def count_syncs(fn) -> int:
+    """Host-device synchronisations during one call of ``fn`` on CUDA, as
+    torch's sync debug mode reports them (each ``.item()``, ``nonzero``,
+    copy to the host or blocking copy to the device)."""
+    import warnings
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    return sum('synchroniz' in str(w.message) for w in caught)
 
 
 def random_boxes(num_imgs, num_boxes, img, device, seed=0):
@@ -302,7 +329,12 @@ def child(args):
 
         for _ in range(2):
             fn()
-    print(json.dumps(dict(peak_mb=_peak_rss_mb())))
+    if args.device == 'cuda':
+        # A fresh process: everything on the GPU is this mode's own.
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = _peak_rss_mb()
+    print(json.dumps(dict(peak_mb=peak)))
 
 
 def _peak_rss_mb():
@@ -318,8 +350,9 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_rss(args, mode):
-    """Peak RSS (MB) of a fresh CPU process running ``mode``."""
+def peak_memory(args, mode):
+    """Peak memory (MB) of a fresh process running ``mode``: its peak RSS
+    on CPU, its ``max_memory_allocated`` on CUDA."""
     return _run_child(args, mode)['peak_mb']
 
 
@@ -392,12 +425,23 @@ def step_timings(args):
             'step_distill_s'] / cpu['step_back_to_back_s'] - 1
     res['step_boxes_per_img'] = f'{args.step_boxes} ({args.box_sizes})'
     res.update(coverage)
+    if device == 'cuda':
+        res.update(step_syncs(fns))
     # The same floor measured as one call (teacher forward, then a student
     # step): what sharing one process's caches and allocator between the
     # two networks costs with no distillation at all.
     res['step_student_plus_teacher_s'] = res.pop('step_back_to_back_s')
     _add_overheads(res)
     return res, fns
+
+
+def step_syncs(fns):
+    """Host-device synchronisations of one student step alone and of one
+    distilled step; their difference is the distillation's."""
+    student, distill = (count_syncs(fns[name])
+                        for name in ('student', 'distill'))
+    return dict(syncs_student_step=student, syncs_distill_step=distill,
+                syncs_distillation=distill - student)
 
 
 def _add_overheads(res):
@@ -451,21 +495,12 @@ def bench_step(args):
             str(i): r['distill_overhead_vs_back_to_back']
             for i, r in enumerate(runs)
         }
-    if device == 'cuda':
-        if fns is None:  # timed in child processes
-            fns = step_fns(build_models(device), *make_batch(args))
-        peaks = {}
-        for name in ('student', 'teacher', 'distill'):
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            fns[name]()
-            peaks[name] = torch.cuda.max_memory_allocated() / 2**20
-        base = 0.0
-    else:
-        del fns  # the peaks are those of fresh child processes
-        base = peak_rss(args, 'imports')
-        peaks = {m: peak_rss(args, m) for m in ('student', 'teacher',
-                                                'distill')}
+    del fns  # the peaks are those of fresh child processes
+    # CPU: an import-only process's RSS is subtracted; CUDA: it is 0 (a
+    # process allocates nothing on the GPU until it builds a model).
+    base = peak_memory(args, 'imports')
+    peaks = {m: peak_memory(args, m) for m in ('student', 'teacher',
+                                               'distill')}
     res['peak_mem_student_mb'] = peaks['student'] - base
     res['peak_mem_teacher_fwd_mb'] = peaks['teacher'] - base
     res['peak_mem_distill_mb'] = peaks['distill'] - base
@@ -473,10 +508,11 @@ def bench_step(args):
     res['peak_mem_overhead'] = (res['peak_mem_distill_mb'] / floor - 1
                                 if floor > 0 else float('nan'))
     res['peak_rss_raw_mb'] = dict(imports=base, **peaks)
-    res['peak_mem_method'] = ('cuda max_memory_allocated' if device == 'cuda'
-                              else 'peak RSS of a fresh process per mode '
-                              '(building only that mode\'s models), minus '
-                              'an import-only process')
+    res['peak_mem_method'] = (
+        'torch.cuda.max_memory_allocated of a fresh process per mode '
+        '(building only that mode\'s models)' if device == 'cuda' else
+        'peak RSS of a fresh process per mode (building only that mode\'s '
+        'models), minus an import-only process')
     return res
 
 
@@ -496,8 +532,10 @@ def _scoped(obj, attr, label):
 
 
 def profile_step(args, steps=3):
-    """Where the time of one distilled step goes: inclusive CPU time of
-    each part (torch.profiler scopes around the algorithm's pieces)."""
+    """Where the time of one distilled step goes: inclusive time of each
+    part (torch.profiler scopes around the algorithm's pieces), CPU time
+    on CPU, the time of the GPU kernels each part launched on CUDA (its
+    CPU time there is only the launching)."""
     from torch.profiler import ProfilerActivity, profile, record_function
     algo = build_models(args.device)
     inputs, samples = make_batch(args)
@@ -537,7 +575,7 @@ def profile_step(args, steps=3):
                        'student forward + detection loss', 'imitation mask',
                        'adapters', 'imitation loss',
                        'distiller (adapters + mask + losses)'):
-            out[evt.key] = evt.cpu_time_total / 1e3 / steps  # ms per step
+            out[evt.key] = _event_time_us(evt, args.device) / 1e3 / steps
     total = out.get('distilled step', float('nan'))
     forward = sum(out.get(k, 0) for k in (
         'teacher forward (no_grad)', 'student forward + detection loss',
@@ -552,7 +590,19 @@ def profile_step(args, steps=3):
         'student step (alone)', float('nan')) - student_fwd
     out['backward + optimizer (rest of the step)'] = total - (
         forward - student_fwd)
-    return {'profile_ms_per_step': out}
+    return {
+        'profile_ms_per_step': out,
+        'profile_clock': 'cuda kernels' if args.device == 'cuda' else 'cpu'
+    }
+
+
+def _event_time_us(evt, device):
+    """An averaged profiler event's inclusive time (us): its kernels' on
+    CUDA, its CPU time on CPU."""
+    if device != 'cuda':
+        return evt.cpu_time_total
+    total = getattr(evt, 'device_time_total', None)
+    return evt.cuda_time_total if total is None else total
 
 
 def main(argv=None):

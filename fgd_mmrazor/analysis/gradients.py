@@ -7,7 +7,10 @@
   detection and the imitation gradients and their cosine;
 * :func:`linear_probe`: per level, a held-out 1x1 ridge probe from the
   student's to the teacher's feature at the masked cells (no adapter
-  needed, so it compares a student trained alone with a distilled one).
+  needed, so it compares a student trained alone with a distilled one);
+* :func:`amp_differences`: how much mixed precision changes one step's
+  imitation losses and the imitation gradients of the adapters and the
+  student, against fp32 (same weights, same batch).
 """
 import copy
 from typing import Dict, List
@@ -17,7 +20,8 @@ import torch
 from ..utils import explained_variance, linear_probe_explained_variance
 from .models import detection_loss, imitation_loss
 
-__all__ = ['imitation_fit', 'block_gradients', 'linear_probe']
+__all__ = ['imitation_fit', 'block_gradients', 'linear_probe',
+           'amp_differences']
 
 
 @torch.no_grad()
@@ -106,3 +110,70 @@ def linear_probe(model, loader, num_batches: int,
                         int(mask[-1].sum())),
                  explained=fit))
     return rows
+
+
+def _relative(a: List[torch.Tensor], b: List[torch.Tensor]) -> float:
+    """``||a - b|| / ||b||`` over lists of tensors."""
+    diff = sum(float((x.float() - y.float()).pow(2).sum())
+               for x, y in zip(a, b))
+    norm = sum(float(y.float().pow(2).sum()) for y in b)
+    return (diff / norm)**0.5 if norm > 0 else float('nan')
+
+
+def amp_differences(model, make_data, dtype=torch.bfloat16,
+                    device_type: str = 'cpu') -> dict:
+    """Relative differences of one training forward and backward under
+    autocast (``dtype``) against the same step in fp32, from the same
+    weights and batch.
+
+    Args:
+        model: An ``FGDDistill`` algorithm in train mode.
+        make_data (callable): Returns a fresh preprocessed batch
+            (``dict(inputs=..., data_samples=...)``; the YOLOv5 head edits
+            its boxes in place, so each forward gets its own).
+        dtype: The autocast dtype. Defaults to bfloat16.
+        device_type (str): 'cpu' or 'cuda'.
+
+    Returns:
+        dict: ``imitation_losses`` (the largest relative difference over
+        the levels' losses, and ``by_level``), ``adapter_grads`` and
+        ``student_grads`` (``||g_amp - g_fp32|| / ||g_fp32||`` of the
+        gradients of the imitation losses alone) and, for comparison,
+        ``student_detection_grads`` (of the detection losses alone).
+    """
+    adapters = list(model.distiller.connectors.parameters())
+    student = [p for p in model.architecture.parameters() if p.requires_grad]
+
+    def zeros_for_unused(grads, params):
+        return [torch.zeros_like(p) if g is None else g
+                for g, p in zip(grads, params)]
+
+    def step(enabled):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast(device_type, dtype=dtype, enabled=enabled):
+            losses = model(**make_data(), mode='loss')
+        values = {k: v.detach().float() for k, v in losses.items()
+                  if k.startswith('distill.')}
+        imitation = torch.autograd.grad(
+            imitation_loss(losses), adapters + student, retain_graph=True,
+            allow_unused=True)
+        detection = torch.autograd.grad(detection_loss(losses), student,
+                                        allow_unused=True)
+        imitation = zeros_for_unused(imitation, adapters + student)
+        return values, (imitation[:len(adapters)],
+                        imitation[len(adapters):],
+                        zeros_for_unused(detection, student))
+
+    amp_losses, (amp_adapters, amp_student, amp_det) = step(True)
+    ref_losses, (ref_adapters, ref_student, ref_det) = step(False)
+    by_level = {
+        k: abs(float(amp_losses[k] - v)) / abs(float(v))
+        for k, v in ref_losses.items() if float(v) != 0
+    }
+    return dict(
+        imitation_losses=max(by_level.values()) if by_level else
+        float('nan'),
+        by_level=by_level,
+        adapter_grads=_relative(amp_adapters, ref_adapters),
+        student_grads=_relative(amp_student, ref_student),
+        student_detection_grads=_relative(amp_det, ref_det))

@@ -4,13 +4,16 @@ guard hook of distillation configs; the arguments they share."""
 import argparse
 import os
 import os.path as osp
+import shutil
+import warnings
 
 import torch
 from mmengine.config import Config, DictAction
 
 __all__ = [
     'prepare_cfg', 'is_distill_cfg', 'init_cpu_dist', 'load_cli_cfg',
-    'add_guard_hook', 'add_cfg_options', 'parse_launcher_args'
+    'add_guard_hook', 'add_cfg_options', 'parse_launcher_args',
+    'warn_if_gpu_unused'
 ]
 
 DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
@@ -93,6 +96,7 @@ def prepare_cfg(cfg: Config, amp: bool = False,
     Returns:
         Config: ``cfg``.
     """
+    warn_if_gpu_unused()
     if amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper == 'AmpOptimWrapper':
@@ -129,6 +133,32 @@ def prepare_cfg(cfg: Config, amp: bool = False,
         cfg.model.teacher_ckpt = None
         cfg.model.teacher_ckpt_required = False
     return cfg
+
+
+def _machine_has_nvidia_gpu() -> bool:
+    """An NVIDIA driver is installed (a device node or nvidia-smi)."""
+    return osp.exists('/dev/nvidia0') or shutil.which('nvidia-smi') is not None
+
+
+def warn_if_gpu_unused() -> bool:
+    """Warn when the machine has an NVIDIA GPU but torch cannot use it (a
+    CPU build of torch, or a CUDA build that does not fit the driver):
+    training would run on the CPU, many times slower, without a word.
+
+    Returns:
+        bool: whether it warned.
+    """
+    if torch.cuda.is_available() or not _machine_has_nvidia_gpu():
+        return False
+    build = (f'a CUDA {torch.version.cuda} build that does not see it '
+             '(driver too old for it? CUDA_VISIBLE_DEVICES empty?)'
+             if torch.version.cuda else 'a CPU-only build')
+    warnings.warn(
+        f'This machine has an NVIDIA GPU but torch {torch.__version__} is '
+        f'{build}: training runs on the CPU. For the GPU, install a CUDA '
+        'build of torch (docs/install.md, "GPUs": FGD_TORCH=cu126 bash '
+        'tools/setup_env.sh).', RuntimeWarning, stacklevel=2)
+    return True
 
 
 def add_guard_hook(cfg: Config) -> Config:

@@ -35,7 +35,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .runs import REPO, evaluate_checkpoint, run_settings, train_run
+from .runs import (REPO, evaluate_checkpoint, gpu_slots, run_settings,
+                   train_run, visible_gpus)
 from .stats import format_mean_se, mean_se, paired_difference
 
 __all__ = [
@@ -275,12 +276,19 @@ def compare_methods(methods: Dict[str, str],
          f'{len(seeds)} seeds): {len(runs) - len(todo)} done, '
          f'{len(todo)} to train, {jobs} at a time, {threads} thread(s) each')
 
+    slots = gpu_slots(jobs, visible_gpus())  # runs spread over the GPUs
+
     def train(run):
         os.makedirs(run['dir'], exist_ok=True)
         log_file = osp.join(work_dir, 'runs', f'{osp.basename(run["dir"])}'
                             '.log')
-        return train_run(run['config'], run['dir'], force=force, env=env,
-                         log_file=log_file)
+        gpu = slots.get() if slots else None
+        try:
+            return train_run(run['config'], run['dir'], force=force,
+                             env=env, log_file=log_file, gpu=gpu)
+        finally:
+            if slots:
+                slots.put(gpu)
 
     trained_s = 0.0
     runs_start = time.time()

@@ -11,14 +11,15 @@ import hashlib
 import json
 import os
 import os.path as osp
+import queue
 import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 __all__ = ['REPO', 'train_run', 'run_settings', 'evaluate_checkpoint',
-           'epoch_options']
+           'epoch_options', 'visible_gpus', 'gpu_slots']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(REPO, 'tools', 'train.py')
@@ -34,6 +35,31 @@ def epoch_options(epochs: int) -> dict:
         'train_cfg.val_interval': epochs,
         'default_hooks.checkpoint.interval': epochs,
     }
+
+
+def visible_gpus() -> List[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries
+    (that variable's list where it is set, else ``0`` .. ``n - 1``); empty
+    without a GPU."""
+    import torch
+    if not torch.cuda.is_available():
+        return []
+    given = os.environ.get('CUDA_VISIBLE_DEVICES')
+    if given is not None:
+        return [g.strip() for g in given.split(',') if g.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def gpu_slots(jobs: int, gpus: Sequence[str]) -> Optional[queue.Queue]:
+    """A queue of ``jobs`` GPU ids, the GPUs in turn (``jobs`` runs at once
+    on two GPUs: 0, 1, 0, 1, ...): each run takes one and gives it back
+    when it ends, so the runs spread over the GPUs. None without GPUs."""
+    if not gpus:
+        return None
+    slots = queue.Queue()
+    for i in range(max(1, jobs)):
+        slots.put(gpus[i % len(gpus)])
+    return slots
 
 
 def run_settings(config: str, options: Sequence[str]) -> dict:
@@ -79,7 +105,8 @@ def train_run(config: str,
               options: Sequence[str] = (),
               force: bool = False,
               env: Optional[Dict[str, str]] = None,
-              log_file: Optional[str] = None) -> dict:
+              log_file: Optional[str] = None,
+              gpu: Optional[str] = None) -> dict:
     """Train ``config`` into ``work_dir`` unless an identical run is done.
 
     Args:
@@ -91,6 +118,9 @@ def train_run(config: str,
             (e.g. ``OMP_NUM_THREADS``).
         log_file (str, optional): Write the process's output there instead
             of the console.
+        gpu (str, optional): Train on this GPU (``CUDA_VISIBLE_DEVICES``);
+            not part of the run's settings (a run done on another GPU is
+            the same run).
 
     Returns:
         dict: ``checkpoint``, ``wall_s``, ``peak_rss_mb`` (the training
@@ -111,6 +141,8 @@ def train_run(config: str,
     full_env['PYTHONPATH'] = REPO + os.pathsep + full_env.get(
         'PYTHONPATH', '')
     full_env.update(env or {})
+    if gpu is not None:
+        full_env['CUDA_VISIBLE_DEVICES'] = str(gpu)
     start = time.time()
     out = open(log_file, 'w') if log_file else None
     try:

@@ -47,6 +47,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 __all__ = [
     'imitation_mask', 'imitation_masks', 'gt_box_masks', 'pad_gt_bboxes',
@@ -82,7 +83,8 @@ def pad_gt_bboxes(gt_bboxes: Sequence[Tensor],
                   dtype: Optional[torch.dtype] = None
                   ) -> Tuple[Tensor, Tensor]:
     """Pad a list of per-image boxes into one tensor, without a Python loop
-    over boxes.
+    over boxes and without a host-device round trip (the box counts are
+    the tensors' shapes).
 
     Args:
         gt_bboxes (Sequence[Tensor]): B tensors of shape (N_b, 4), xyxy.
@@ -101,19 +103,17 @@ def pad_gt_bboxes(gt_bboxes: Sequence[Tensor],
         device = gt_bboxes[0].device if num else torch.device('cpu')
     if dtype is None:
         dtype = _compute_dtype(gt_bboxes[0].dtype) if num else torch.float32
-    flat = [torch.as_tensor(b).reshape(-1, 4) for b in gt_bboxes]
-    counts = torch.tensor([len(b) for b in flat], device=device)
-    n_max = int(counts.max()) if num else 0
-    boxes = torch.zeros(num, n_max, 4, device=device, dtype=dtype)
-    valid = torch.zeros(num, n_max, device=device, dtype=torch.bool)
+    flat = [
+        torch.as_tensor(b).reshape(-1, 4).to(device=device, dtype=dtype)
+        for b in gt_bboxes
+    ]
+    n_max = max((len(b) for b in flat), default=0)
     if n_max == 0:
-        return boxes, valid
-    cat = torch.cat(flat).to(device=device, dtype=dtype)
-    img = torch.repeat_interleave(torch.arange(num, device=device), counts)
-    starts = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(len(cat), device=device) - starts[img]
-    boxes[img, pos] = cat
-    valid[img, pos] = ((cat[:, 2] > cat[:, 0]) & (cat[:, 3] > cat[:, 1]))
+        return (torch.zeros(num, 0, 4, device=device, dtype=dtype),
+                torch.zeros(num, 0, device=device, dtype=torch.bool))
+    # Padding rows are zero boxes, which are not valid boxes.
+    boxes = pad_sequence(flat, batch_first=True)
+    valid = (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
     return boxes, valid
 
 
@@ -149,6 +149,27 @@ class _Level:
         self.anchors = anchors
 
 
+_LEVELS_CACHE: dict = {}
+_LEVELS_CACHE_SIZE = 64  # input sizes x devices x anchor sets
+
+
+def _levels_key(featmap_sizes, strides, base_anchors, device, dtype):
+    """A hashable key of the levels, or None when an anchor tensor is not
+    on the CPU (reading its values would wait for the device)."""
+    anchors = []
+    for a in base_anchors:
+        if isinstance(a, Tensor) and a.device.type != 'cpu':
+            return None
+        a = torch.as_tensor(a, dtype=torch.float64)
+        anchors.append((tuple(a.shape), tuple(a.flatten().tolist())))
+    try:
+        sizes = tuple(tuple(int(v) for v in size) for size in featmap_sizes)
+        strides = tuple(_as_stride(s) for s in strides)
+    except (TypeError, ValueError):
+        return None  # invalid: left to _Level's checks
+    return (str(torch.device(device)), dtype, sizes, strides, tuple(anchors))
+
+
 class _Levels:
     """All levels stacked, so that every step runs once for all levels.
 
@@ -156,7 +177,12 @@ class _Levels:
     (a duplicate anchor changes neither a maximum nor an "any").
     """
 
-    def __init__(self, levels: List[_Level], device, dtype):
+    def __init__(self, featmap_sizes, strides, base_anchors, device, dtype):
+        levels = [
+            _Level(size, stride, anchors, device, dtype)
+            for size, stride, anchors in zip(featmap_sizes, strides,
+                                             base_anchors)
+        ]
         self.num = len(levels)
         self.h = [lv.h for lv in levels]
         self.w = [lv.w for lv in levels]
@@ -173,6 +199,27 @@ class _Levels:
                                dtype=dtype)
         self.hs = torch.tensor(self.h, device=device)
         self.ws = torch.tensor(self.w, device=device)
+        # Edge-array slots of one image per level (a spare column per row).
+        self.slots = self.hs * (self.ws + 1)
+
+    @classmethod
+    def on(cls, featmap_sizes, strides, base_anchors, device,
+           dtype) -> '_Levels':
+        """The levels on ``device``, cached when the anchors are given on
+        the CPU (as the mask recorder gives them): then they are checked
+        and copied to the device once, not at every step (a copy to a GPU
+        waits for the host)."""
+        key = _levels_key(featmap_sizes, strides, base_anchors, device,
+                          dtype)
+        if key is None:
+            return cls(featmap_sizes, strides, base_anchors, device, dtype)
+        levels = _LEVELS_CACHE.get(key)
+        if levels is None:
+            levels = cls(featmap_sizes, strides, base_anchors, device, dtype)
+            if len(_LEVELS_CACHE) >= _LEVELS_CACHE_SIZE:
+                _LEVELS_CACHE.clear()
+            _LEVELS_CACHE[key] = levels
+        return levels
 
     def best_iou(self, boxes: Tensor) -> Tensor:
         """Highest IoU of each box over all anchors and cells: (L, B, N).
@@ -213,16 +260,22 @@ class _Levels:
         whose cumulative sum counts the runs covering a cell: the cost is
         per box row, not per box cell (see :meth:`_fill`).
         """
-        num_imgs = boxes.shape[1]
+        num_levels, num_imgs, num_boxes = active.shape
         # one spare column per row holds the -1 of runs ending at W - 1
         sizes = [num_imgs * h * (w + 1) for h, w in zip(self.h, self.w)]
-        edges = torch.zeros(sum(sizes), dtype=torch.int32,
-                            device=boxes.device)
-        offsets = torch.tensor([0] + sizes[:-1],
-                               device=boxes.device).cumsum(0)
-        idx = torch.nonzero(active)  # (M, 3): level, image, box
-        if len(idx):
-            self._fill(edges, offsets, idx, boxes, thr)
+        device = boxes.device
+        edges = torch.zeros(sum(sizes), dtype=torch.int32, device=device)
+        offsets = (torch.cumsum(self.slots, 0) - self.slots) * num_imgs
+        # Every (level, image, box) is an entry; inactive ones get no row.
+        # (Compacting the active ones would need one more round trip to
+        # the host on a GPU, and the work per entry is small.)
+        lvl, img, box = (i.reshape(-1) for i in torch.meshgrid(
+            torch.arange(num_levels, device=device),
+            torch.arange(num_imgs, device=device),
+            torch.arange(num_boxes, device=device),
+            indexing='ij'))
+        self._fill(edges, offsets, (lvl, img, box), boxes.reshape(-1, 4),
+                   thr.reshape(-1), active.reshape(-1))
         # Every run's +1 and -1 lie in the same row, so one running sum
         # over all rows of all levels counts the runs covering each cell.
         covered = edges.cumsum(0, dtype=edges.dtype) > 0
@@ -231,8 +284,10 @@ class _Levels:
             for m, h, w in zip(covered.split(sizes), self.h, self.w)
         ]
 
-    def _fill(self, edges, offsets, idx, boxes, thr) -> None:
-        """Write the runs of passing cells of every (level, image, box).
+    def _fill(self, edges, offsets, idx, bx, t, keep) -> None:
+        """Write the runs of passing cells of every kept (level, image,
+        box) entry: ``idx`` holds their level, image and box indices,
+        ``bx`` (M, 4) their boxes, ``t`` (M,) their thresholds.
 
         With ``c = t (S_box + S_anchor) / (1 + t)``, IoU > t is ``inter >
         c``. Rows: as ``ox <= min(w_anchor, w_box)``, a passing cell needs
@@ -255,8 +310,7 @@ class _Levels:
         # broadcast runs along a long inner axis (a short inner axis of 3
         # anchors or 4 columns makes each elementwise op several times
         # slower on CPU).
-        lvl, img, box = idx.unbind(1)
-        bx, t = boxes[lvl, img, box], thr[lvl, img, box]  # (M, 4), (M,)
+        lvl, img, _ = idx
         sx, sy, h, w = self.sx[lvl], self.sy[lvl], self.hs[lvl], self.ws[lvl]
         # (A, M) each
         aw, ah, area_a = (v[lvl].t() for v in (self.aw, self.ah, self.area))
@@ -277,14 +331,14 @@ class _Levels:
             torch.ceil((cy + ry) / sy - 0.5).clamp(min=0), h1).long()
         base = offsets[lvl] + img * h * (w + 1)  # flat index of (0, 0)
         # One entry per (level, image, box, row): no padding, no loop.
-        num_rows = torch.where(feasible.any(0), hi_i - lo_i + 1,
+        num_rows = torch.where(feasible.any(0) & keep, hi_i - lo_i + 1,
                                hi_i.new_zeros(()))
-        total = int(num_rows.sum())
+        total = int(num_rows.sum())  # the one round trip to the host
         if total == 0:
             return
         device = edges.device
         e = torch.repeat_interleave(
-            torch.arange(len(idx), device=device), num_rows,
+            torch.arange(len(bx), device=device), num_rows,
             output_size=total)
         # Everything a row needs, prepared per (anchor, entry) or per entry
         # and copied to the rows with one gather. The bounds are widened
@@ -394,16 +448,13 @@ def imitation_masks(gt_bboxes: Sequence[Tensor],
     if not (isinstance(psi, (int, float)) and 0 < psi <= 1):
         raise ValueError(f'psi must be in (0, 1], got {psi!r}')
     boxes, valid = pad_gt_bboxes(gt_bboxes)
-    levels = [
-        _Level(size, stride, anchors, boxes.device, boxes.dtype) for size,
-        stride, anchors in zip(featmap_sizes, strides, base_anchors_per_level)
-    ]
+    stack = _Levels.on(featmap_sizes, strides, base_anchors_per_level,
+                       boxes.device, boxes.dtype)
     if boxes.shape[1] == 0:
         return [
-            torch.zeros(boxes.shape[0], lv.h, lv.w, dtype=torch.bool,
-                        device=boxes.device) for lv in levels
+            torch.zeros(boxes.shape[0], h, w, dtype=torch.bool,
+                        device=boxes.device) for h, w in zip(stack.h, stack.w)
         ]
-    stack = _Levels(levels, boxes.device, boxes.dtype)
     # Degenerate boxes are zeroed so that they make no NaN anywhere.
     boxes = torch.where(valid[..., None], boxes, boxes.new_zeros(()))
     # An anchor at (j + o) * s sees box b as the anchor at (j + 0.5) * s

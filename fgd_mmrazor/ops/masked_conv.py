@@ -7,13 +7,13 @@ teacher's (twice wider) channels (docs/benchmarks.md). Gathering each
 masked cell's k x k neighbourhood and multiplying by the conv weight gives
 exactly the conv's output at those cells, at a cost proportional to N_p.
 """
-from typing import Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ['masked_conv2d_cells', 'is_same_size_conv']
+__all__ = ['masked_conv2d_cells', 'is_same_size_conv', 'mask_cells']
 
 
 def is_same_size_conv(conv: nn.Module) -> bool:
@@ -29,14 +29,48 @@ def is_same_size_conv(conv: nn.Module) -> bool:
             and conv.padding_mode == 'zeros')
 
 
-def masked_conv2d_cells(feat: Tensor, mask: Tensor,
-                        conv: nn.Conv2d) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+def mask_cells(masks: Sequence[Tensor]) -> List[Tuple[Tensor, ...]]:
+    """``torch.nonzero(mask, as_tuple=True)`` of several masks, with one
+    round trip to the host for all of them.
+
+    On a GPU each ``nonzero`` waits for the device to learn its size; here
+    the sizes of all masks are read at once and each mask's cells are then
+    gathered at a known size (``torch.nonzero_static``, where torch has
+    it).
+
+    Args:
+        masks (Sequence[Tensor]): (B, H_l, W_l) masks, bool or 0/1.
+
+    Returns:
+        list[tuple[Tensor, ...]]: per mask, the indices ``(b, i, j)`` of its
+        set cells, in ``torch.nonzero`` order.
+    """
+    if not masks:
+        return []
+    static = getattr(torch, 'nonzero_static', None)
+    if static is None or masks[0].device.type == 'cpu':
+        return [torch.nonzero(m, as_tuple=True) for m in masks]
+    counts = torch.stack([m.count_nonzero() for m in masks]).tolist()
+    return [
+        static(m, size=count).unbind(1) for m, count in zip(masks, counts)
+    ]
+
+
+def masked_conv2d_cells(
+        feat: Tensor,
+        mask: Tensor,
+        conv: nn.Conv2d,
+        cells: Optional[Tuple[Tensor, ...]] = None
+) -> Tuple[Tensor, Tuple[Tensor, ...]]:
     """``conv(feat)`` at the cells where ``mask`` is set.
 
     Args:
         feat (Tensor): (B, C_in, H, W).
         mask (Tensor): (B, H, W), bool or 0/1.
         conv (nn.Conv2d): See :func:`is_same_size_conv`.
+        cells (tuple[Tensor, ...], optional): ``torch.nonzero(mask,
+            as_tuple=True)`` when already known (e.g. from
+            :func:`mask_cells`). Defaults to None: computed here.
 
     Returns:
         tuple: the outputs (N_p, C_out) in ``torch.nonzero(mask)`` order,
@@ -44,7 +78,7 @@ def masked_conv2d_cells(feat: Tensor, mask: Tensor,
     """
     k = conv.kernel_size[0]
     pad = k // 2
-    b, i, j = torch.nonzero(mask, as_tuple=True)
+    b, i, j = torch.nonzero(mask, as_tuple=True) if cells is None else cells
     num, c_in, c_out = len(b), conv.in_channels, conv.out_channels
     height, width = feat.shape[2] + 2 * pad, feat.shape[3] + 2 * pad
     # Channels-last rows of the padded map, gathered with one index_select

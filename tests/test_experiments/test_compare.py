@@ -177,3 +177,11 @@ def test_compare_methods_end_to_end(tiny_coco, mnv2_teacher, tmp_path):
     with open(osp.join(work_dir, 'compare.json')) as f:
         again = json.load(f)
     assert again['methods'] == report['methods']
+
+
+def test_parallel_runs_spread_over_the_gpus():
+    from fgd_mmrazor.experiments.runs import gpu_slots
+    slots = gpu_slots(5, ['2', '3'])
+    taken = [slots.get_nowait() for _ in range(5)]
+    assert taken == ['2', '3', '2', '3', '2'] and slots.empty()
+    assert gpu_slots(3, []) is None  # CPU: no assignment

@@ -1,5 +1,5 @@
-"""Shared by the model tests: a built YOLOv5-n, a YOLOv5-n FGDDistill
-config and a teacher checkpoint of the same architecture."""
+"""Shared by the model tests: a built YOLOv5-n and YOLOv5-n FGDDistill
+configs (the teacher checkpoint fixture is in ``tests/conftest.py``)."""
 import pytest
 import torch
 from mmengine.hub import get_model
@@ -36,14 +36,6 @@ def three_level_cfg(teacher_ckpt):
             student_layers=[f'neck.out_layers.{i}' for i in range(3)],
             student_channels=[64, 128, 256],
             teacher_channels=[64, 128, 256]))
-
-
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('ckpt') / 'teacher.pth')
-    model = get_model(YOLOV5_N, pretrained=False)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path, model
 
 
 def train_batch(algo, boxes, shape=(64, 96), batch_size=2, seed=0):

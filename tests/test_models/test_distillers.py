@@ -175,3 +175,46 @@ def test_accessors_give_a_levels_records_adapter_and_mask(teacher_ckpt):
     assert bare.mask_recorder is None and bare.adapter('level0') is None
     with pytest.raises(ValueError, match='has no mask'):
         bare.mask('level0')
+
+
+@pytest.mark.parametrize('sparse', [True, False])
+def test_imitation_path_is_fp32_under_autocast(teacher_ckpt, sparse):
+    """Given the same recorded (bf16) features, the imitation losses and
+    the adapters' gradients computed inside bf16 autocast equal those
+    computed outside it, to fp32 rounding: adapters, difference and loss
+    run in fp32 whatever the autocast state."""
+    path, _ = teacher_ckpt
+    cfg = three_level_cfg(path)
+    cfg['distiller']['sparse_adapters'] = sparse
+    algo = MODELS.build(cfg)
+    algo.train()
+    boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
+                          [0., 0., 30., 30., 60., 60.],
+                          [1., 0., 50., 20., 90., 60.]])
+    data = train_batch(algo, boxes)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        algo(**data, mode='loss')
+    distiller = algo.distiller
+    raw = distiller.student_recorders.recorders['feat_level0'].data_buffer
+    assert raw[0].dtype == torch.bfloat16  # recorded in reduced precision
+    assert distiller.features('level0')[0].dtype == torch.float32
+
+    def losses_and_grads(autocast):
+        distiller.connectors.zero_grad(set_to_none=True)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            losses = distiller.compute_distill_losses()
+        sum(losses.values()).backward(retain_graph=True)
+        return losses, [p.grad.clone()
+                        for p in distiller.connectors.parameters()]
+
+    inside, grads_inside = losses_and_grads(True)
+    outside, grads_outside = losses_and_grads(False)
+    assert set(inside) == {f'loss_imitation_level{i}' for i in range(3)}
+    assert sum(float(v) for v in outside.values()) > 0
+    for name in inside:
+        assert inside[name].dtype == torch.float32
+        torch.testing.assert_close(inside[name], outside[name], rtol=1e-5,
+                                   atol=0)
+    assert any(g.abs().sum() > 0 for g in grads_outside)
+    for g_in, g_out in zip(grads_inside, grads_outside):
+        torch.testing.assert_close(g_in, g_out, rtol=1e-5, atol=1e-12)

@@ -172,9 +172,12 @@ class FGDDistill(FpnTeacherDistill):
             revert_sync_batchnorm(self.teacher)
 
     def loss(self, batch_inputs, data_samples=None) -> dict:
-        """MMRazor's loss; warns once if no :class:`DistillGuardHook` ran
-        (the optimizer and teacher checks live there, so that every
-        launcher runs them)."""
+        """MMRazor's loss, with the imitation masks computed before the
+        teacher's and the student's forwards are queued (on a GPU the
+        mask waits for the device: at this point only for the batch).
+
+        Warns once if no :class:`DistillGuardHook` ran (the optimizer and
+        teacher checks live there, so that every launcher runs them)."""
         if not self.guarded and not self._warned_unguarded:
             self._warned_unguarded = True
             MMLogger.get_current_instance().warning(
@@ -182,6 +185,10 @@ class FGDDistill(FpnTeacherDistill):
                 'the optimizer and the frozen teacher are not checked. '
                 "Add dict(type='DistillGuardHook') to custom_hooks "
                 '(tools/train.py does this itself).')
+        recorder = getattr(self.distiller, 'mask_recorder', None)
+        if recorder is not None and data_samples is not None and \
+                not self.distillation_stopped:
+            recorder.prime(batch_inputs, data_samples)
         return super().loss(batch_inputs, data_samples)
 
     # -- checkpoints without the frozen teacher ------------------------

@@ -69,13 +69,20 @@ class MaskedConvConnector(ConvModuleConnector):
         return not module.with_norm and not module.with_activation and \
             is_same_size_conv(module.conv)
 
-    def forward_cells(self, feature: Tensor,
-                      mask: Tensor) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+    def forward_cells(
+            self,
+            feature: Tensor,
+            mask: Tensor,
+            cells: Optional[Tuple[Tensor, ...]] = None
+    ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
         """The connector's output at the cells where ``mask`` is set.
 
         Args:
             feature (Tensor): The student feature, (B, C_in, H, W).
             mask (Tensor): (B, H, W), bool or 0/1.
+            cells (tuple[Tensor, ...], optional): ``torch.nonzero(mask,
+                as_tuple=True)`` when the caller has it (the mask recorder
+                gives all levels' cells with one wait for the device).
 
         Returns:
             tuple: the outputs (N_p, C_out) in ``torch.nonzero(mask)``
@@ -91,4 +98,4 @@ class MaskedConvConnector(ConvModuleConnector):
                 f'MaskedConvConnector: the student feature has '
                 f'{feature.shape[1]} channels but the adapter expects '
                 f'{conv.in_channels}; fix student_channels.')
-        return masked_conv2d_cells(feature, mask, conv)
+        return masked_conv2d_cells(feature, mask, conv, cells)

@@ -36,10 +36,11 @@ the loss value or the adapters' own gradient: 0 trains the adapters only,
 imitation losses themselves; the hook's ``delay_iters`` sets it to 0 at
 the start of training.
 """
+import contextlib
 import copy
 import difflib
 import inspect
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +51,7 @@ from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
 
 from ..losses.imitation_mask_loss import check_shapes
+from ..recorders import ImitationMaskRecorder
 
 __all__ = ['FGDDistiller']
 
@@ -382,19 +384,22 @@ class FGDDistiller(ConfigurableDistiller):
                    data_idx: Optional[int] = None,
                    connector: Optional[str] = None,
                    connector_idx: Optional[int] = None):
-        """MMRazor's ``get_record``, with the gradient into the student's
+        """MMRazor's ``get_record``, with the recorded features in float32
+        (under mixed precision they are recorded in fp16/bf16; see
+        :meth:`compute_distill_losses`) and the gradient into the student's
         features scaled by ``student_grad_scale`` (before the adapter, or
         on the feature itself without one)."""
-        if not from_student or recorder == MASK_RECORDER or \
-                self.student_grad_scale == 1.0:
-            return super().get_record(recorder, from_student, record_idx,
-                                      data_idx, connector, connector_idx)
-        data = self._scaled(super().get_record(recorder, from_student,
-                                               record_idx, data_idx))
+        data = super().get_record(recorder, from_student, record_idx,
+                                  data_idx)
+        if recorder == MASK_RECORDER:
+            return data
+        data = _as_fp32(data)
+        if from_student:
+            data = self._scaled(data)
         if connector:
             data = self.connectors[connector](data)
-            if connector_idx is not None:
-                data = data[connector_idx]
+        if connector_idx is not None:
+            data = data[connector_idx]
         return data
 
     def _scaled(self, data):
@@ -450,7 +455,8 @@ class FGDDistiller(ConfigurableDistiller):
         return dict(zip(masked, counts))
 
     def compute_distill_losses(self) -> dict:
-        """MMRazor's loss computation, with one N_p for the whole batch.
+        """MMRazor's loss computation, with one N_p for the whole batch,
+        in float32.
 
         Masked imitation losses divide by the mask cells of the whole
         batch, over all ranks (see :meth:`_global_num_pos`), and are
@@ -459,7 +465,20 @@ class FGDDistiller(ConfigurableDistiller):
         process on the same total batch (the mean of the ranks' logged
         values is that loss). Imitation losses whose adapter can be
         evaluated at the masked cells only are computed that way.
+
+        Under mixed precision (``--amp``) both networks' forwards run in
+        fp16/bf16, and so would the adapters: the difference student -
+        teacher would be formed from rounded adapter outputs and the
+        sparse adapter's backward would add k*k rounded terms per cell.
+        Here autocast is off and the recorded features are cast to float32
+        (:meth:`get_record`), so that the adapters, the difference and the
+        loss are computed as in an fp32 run from the same features; the
+        cost is confined to the imitated features and the masked cells.
         """
+        with _no_autocast():
+            return self._compute_distill_losses()
+
+    def _compute_distill_losses(self) -> dict:
         masked = self._masked_losses()
         num_pos = self._global_num_pos(masked) if masked else {}
         world_size = get_world_size()
@@ -486,13 +505,27 @@ class FGDDistiller(ConfigurableDistiller):
             student = self.get_record(**s_rec)
             teacher = self.get_record(**mapping['preds_T'])
             mask = self.get_record(**mapping['mask'])
-            adapted, (b, i, j) = connector.forward_cells(student, mask)
+            adapted, (b, i, j) = connector.forward_cells(
+                student, mask, self._recorded_cells(mapping['mask']))
             check_shapes((student.shape[0], adapted.shape[1],
                           *student.shape[2:]), teacher.shape, mask)
             target = teacher.permute(0, 2, 3, 1)[b, i, j]
             losses[loss_name] = scale * loss_module.forward_cells(
                 adapted, target, num_pos[loss_name])
         return losses
+
+    def _recorded_cells(self, mask_record: dict):
+        """The cells of the mask that ``mask_record`` reads, when its
+        recorder gives them (all levels with one wait for the device);
+        else None (the connector finds them)."""
+        recorder = self.student_recorders.recorders.get(
+            mask_record['recorder']) if mask_record.get('from_student') \
+            else None
+        if not isinstance(recorder, ImitationMaskRecorder) or \
+                mask_record.get('data_idx') is None:
+            return None
+        return recorder.get_record_cells(mask_record.get(
+            'record_idx', 0))[mask_record['data_idx']]
 
     def _build(self, gen_s_rec, gen_t_rec, gen_conn, gen_loss, gen_map,
                student_recorders, teacher_recorders, connectors,
@@ -522,6 +555,26 @@ class FGDDistiller(ConfigurableDistiller):
             **kwargs)
 
 
+def _as_fp32(data):
+    """Floating tensors (and tuples/lists of them) as float32."""
+    if isinstance(data, torch.Tensor):
+        return data.float() if data.is_floating_point() and \
+            data.dtype != torch.float64 else data
+    if isinstance(data, (tuple, list)):
+        return type(data)(_as_fp32(d) for d in data)
+    return data
+
+
+@contextlib.contextmanager
+def _no_autocast() -> Iterator[None]:
+    """Autocast off on the CPU and, where there is one, the GPU."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.autocast('cpu', enabled=False))
+        if torch.cuda.is_available():
+            stack.enter_context(torch.autocast('cuda', enabled=False))
+        yield
+
+
 def _feature_shapes(model: nn.Module, layers: Sequence[str],
                     size: int) -> Dict[str, tuple]:
     """Output shapes of ``layers`` of ``model`` on a blank image (eval
@@ -535,8 +588,10 @@ def _feature_shapes(model: nn.Module, layers: Sequence[str],
     ]
     mode = model.training
     model.eval()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else None
     try:
-        model.extract_feat(torch.zeros(1, 3, size, size))
+        model.extract_feat(torch.zeros(1, 3, size, size, device=device))
     finally:
         model.train(mode)
         for hook in hooks:

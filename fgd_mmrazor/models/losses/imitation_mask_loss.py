@@ -119,15 +119,16 @@ class ImitationMaskLoss(nn.Module):
         return self.loss_weight * total / (2 * cells.clamp(min=1))
 
     def forward_cells(self, preds_S: Tensor, preds_T: Tensor,
-                      num_cells: int) -> Tensor:
+                      num_cells: Union[int, Tensor]) -> Tensor:
         """The same loss from the masked cells' vectors only.
 
         Args:
             preds_S (Tensor): Adapted student vectors of the N_p masked
                 cells, (N_p, C).
             preds_T (Tensor): Teacher vectors of the same cells, (N_p, C).
-            num_cells (int): N_p: the number of masked cells, of this
-                level or of all levels (0 gives 0).
+            num_cells (int | Tensor): N_p: the number of masked cells, of
+                this level or of all levels (0 gives 0). A tensor is used
+                as it is (no wait for the device to read it).
 
         Returns:
             Tensor: ``loss_weight * sum((s - t)^2) / (2 N_p)``, as
@@ -140,4 +141,5 @@ class ImitationMaskLoss(nn.Module):
                 f'{tuple(preds_T.shape)}')
         dtype = torch.promote_types(preds_S.dtype, torch.float32)
         total = (preds_S.to(dtype) - preds_T.detach().to(dtype)).pow(2).sum()
-        return self.loss_weight * total / (2 * max(int(num_cells), 1))
+        cells = torch.as_tensor(num_cells, dtype=dtype, device=total.device)
+        return self.loss_weight * total / (2 * cells.clamp(min=1))

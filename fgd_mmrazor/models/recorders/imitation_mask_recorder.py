@@ -10,6 +10,13 @@ all levels once for that forward (joint max IoU needs all levels at once)
 and returns the level named by ``data_idx``. The mask is computed once per
 step, however many losses read it.
 
+On a GPU, reading a mask's size (to find its cells, or the rows the
+boxes mark) waits for the device. ``FGDDistill`` therefore calls
+:meth:`ImitationMaskRecorder.prime` with the batch before either network's
+forward is queued: those waits then cost microseconds, not the forwards'
+time. :meth:`ImitationMaskRecorder.get_record_cells` gives the masked cells
+of every level with one such wait.
+
 Config::
 
     student_recorders=dict(
@@ -25,7 +32,8 @@ from torch import Tensor, nn
 from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
 from mmrazor.registry import TASK_UTILS
 
-from ...ops import featmap_sizes_for, gt_box_masks, imitation_masks
+from ...ops import (featmap_sizes_for, gt_box_masks, imitation_masks,
+                    mask_cells)
 from ..utils.anchors import anchors_from_model, as_anchor_tensors
 from ..utils.ground_truth import gt_bboxes_from_data_samples
 
@@ -109,6 +117,8 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         self.strides: Optional[List[Any]] = (
             list(strides) if strides is not None else None)
         self._cache: dict = {}
+        self._cells: dict = {}
+        self._primed: Optional[tuple] = None
 
     def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
         """Hook the detector and, if not given, read its anchors."""
@@ -147,10 +157,32 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
                 'data_samples; the mask needs the ground truth (training '
                 'mode="loss")')
         batch_inputs, data_samples = inputs[0], inputs[1]
+        primed, self._primed = self._primed, None
+        if primed is not None and primed[0] is batch_inputs and \
+                primed[1] is data_samples:
+            self.data_buffer.append((batch_inputs, primed[2]))
+            self._cache[len(self.data_buffer) - 1] = primed[3]
+            return
+        self.data_buffer.append(
+            (batch_inputs, self._copy_boxes(batch_inputs, data_samples)))
+
+    @staticmethod
+    def _copy_boxes(batch_inputs: Tensor, data_samples: Any) -> List[Tensor]:
         boxes = gt_bboxes_from_data_samples(data_samples,
                                             batch_inputs.shape[0])
-        self.data_buffer.append(
-            (batch_inputs, [b.detach().clone() for b in boxes]))
+        return [b.detach().clone() for b in boxes]
+
+    def prime(self, batch_inputs: Tensor, data_samples: Any) -> None:
+        """Compute the masks of the batch that the detector is about to be
+        called with, before any forward.
+
+        The next forward with these very ``batch_inputs`` and
+        ``data_samples`` objects records them instead of computing them
+        again; any other call is recorded as usual.
+        """
+        boxes = self._copy_boxes(batch_inputs, data_samples)
+        self._primed = (batch_inputs, data_samples, boxes,
+                        self.compute_masks(batch_inputs, boxes))
 
     def forward_hook(self, module: nn.Module, inputs: Tuple,
                      outputs: Any) -> None:
@@ -160,6 +192,7 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         """Clear the records and the masks computed from them."""
         super().reset_data_buffer()
         self._cache = {}
+        self._cells = {}
 
     def get_record_data(self,
                         record_idx: int = 0,
@@ -185,6 +218,16 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
                 f'ImitationMaskRecorder: data_idx={data_idx} but the '
                 f'recorder makes masks for {len(masks)} levels')
         return masks[data_idx]
+
+    def get_record_cells(self,
+                         record_idx: int = 0) -> List[Tuple[Tensor, ...]]:
+        """The masked cells ``(b, i, j)`` of every level of one recorded
+        forward (``torch.nonzero(mask, as_tuple=True)`` per level), found
+        with one wait for the device for all levels."""
+        if record_idx not in self._cells:
+            self._cells[record_idx] = mask_cells(
+                self.get_record_data(record_idx))
+        return self._cells[record_idx]
 
     @torch.no_grad()
     def compute_masks(self, batch_inputs: Tensor,
@@ -217,10 +260,13 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         if self.mode == 'gt_box':
             return gt_box_masks(gt_bboxes, sizes, self.strides,
                                 self.center_offset)
+        # The anchors stay on the CPU: imitation_masks copies them to the
+        # device once and keeps them there.
         return imitation_masks(
             gt_bboxes,
             sizes,
-            self.strides, [a.to(device) for a in self.base_anchors],
+            self.strides,
+            self.base_anchors,
             psi=self.psi,
             joint=self.joint,
             center_offset=self.center_offset)

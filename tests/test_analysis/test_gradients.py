@@ -1,0 +1,30 @@
+"""How much mixed precision changes a step's imitation (the analysis
+behind tools/diagnose_gradients.py --amp-compare)."""
+import math
+
+import torch
+from mmrazor.registry import MODELS
+
+from fgd_mmrazor.analysis.gradients import amp_differences
+from ..test_models.conftest import three_level_cfg, train_batch
+
+
+def test_amp_differences_compare_a_bf16_step_with_fp32(teacher_ckpt):
+    path, _ = teacher_ckpt
+    torch.manual_seed(0)
+    algo = MODELS.build(three_level_cfg(path))
+    algo.train()
+    boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
+                          [0., 0., 30., 30., 60., 60.],
+                          [1., 0., 50., 20., 90., 60.]])
+    res = amp_differences(algo, lambda: train_batch(algo, boxes))
+    assert set(res['by_level']) <= {
+        f'distill.loss_imitation_level{i}' for i in range(3)}
+    for key in ('imitation_losses', 'adapter_grads', 'student_grads',
+                'student_detection_grads'):
+        # bf16 changes every quantity, by less than the quantity itself
+        assert math.isfinite(res[key]) and 0 < res[key] < 1, (key, res)
+    # the same step twice (no autocast either time) is the same step
+    same = amp_differences(algo, lambda: train_batch(algo, boxes),
+                           dtype=torch.bfloat16, device_type='cuda')
+    assert same['adapter_grads'] == 0 and same['imitation_losses'] == 0
