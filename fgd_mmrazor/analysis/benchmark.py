@@ -129,8 +129,9 @@ def median_time(fn, device, repeats, warmup=1):
         timed(fn, device)[0] for _ in range(repeats))
 
 
-def count_syncs(fn) -> int:
-    """Host-device synchronisations during one call of ``fn`` on CUDA, as
+def sync_sites(fn) -> list:
+    """The Python lines (``file:line``) that made the host wait for the
+    device during one call of ``fn`` on CUDA, one entry per wait, as
     torch's sync debug mode reports them (each ``.item()``, ``nonzero``,
     copy to the host or blocking copy to the device)."""
     import warnings
@@ -142,7 +143,14 @@ def count_syncs(fn) -> int:
             fn()
         finally:
             torch.cuda.set_sync_debug_mode(0)
-    return sum('synchroniz' in str(w.message) for w in caught)
+    return [f'{osp.relpath(w.filename)}:{w.lineno}' for w in caught
+            if 'synchroniz' in str(w.message)]
+
+
+def count_syncs(fn) -> int:
+    """The number of host-device waits of one call of ``fn``
+    (:func:`sync_sites`)."""
+    return len(sync_sites(fn))
 
 
 def random_boxes(num_imgs, num_boxes, img, device, seed=0):
@@ -437,11 +445,16 @@ def step_timings(args):
 
 def step_syncs(fns):
     """Host-device synchronisations of one student step alone and of one
-    distilled step; their difference is the distillation's."""
-    student, distill = (count_syncs(fns[name])
+    distilled step; their difference is the distillation's, and the lines
+    that wait only in the distilled step are listed."""
+    import collections
+    student, distill = (sync_sites(fns[name])
                         for name in ('student', 'distill'))
-    return dict(syncs_student_step=student, syncs_distill_step=distill,
-                syncs_distillation=distill - student)
+    extra = collections.Counter(distill) - collections.Counter(student)
+    return dict(syncs_student_step=len(student),
+                syncs_distill_step=len(distill),
+                syncs_distillation=len(distill) - len(student),
+                syncs_distillation_sites=dict(extra))
 
 
 def _add_overheads(res):

@@ -74,7 +74,10 @@ def masked_conv2d_cells(
 
     Returns:
         tuple: the outputs (N_p, C_out) in ``torch.nonzero(mask)`` order,
-        and the indices ``(b, i, j)`` of those cells.
+        and the indices ``(b, i, j)`` of those cells. They are computed in
+        the wider of the feature's and the weight's dtypes (an fp16
+        feature with an fp32 conv: fp32, from the gathered cells only), or
+        in autocast's dtype under autocast, as the dense conv would be.
     """
     k = conv.kernel_size[0]
     pad = k // 2
@@ -102,7 +105,8 @@ def masked_conv2d_cells(
     else:
         patches = patches.view(num, k * k * c_in)
         weight = conv.weight.permute(0, 2, 3, 1).reshape(c_out, -1)
-    out = patches @ weight.t().to(patches.dtype)
+    dtype = torch.promote_types(patches.dtype, weight.dtype)
+    out = patches.to(dtype) @ weight.t().to(dtype)
     if conv.bias is not None:
         out = out + conv.bias.to(out.dtype)
     return out, (b, i, j)

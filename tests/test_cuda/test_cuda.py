@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmrazor.registry import MODELS
 
-from fgd_mmrazor.analysis.benchmark import count_syncs
+from fgd_mmrazor.analysis.benchmark import sync_sites
 from fgd_mmrazor.ops import imitation_masks
 from fgd_mmrazor.ops.masked_conv import masked_conv2d_cells, mask_cells
 from fgd_mmrazor.utils import safe_load
@@ -165,9 +165,11 @@ def test_distillation_adds_at_most_three_syncs_per_step(teacher_ckpt):
     distilled = (lambda: algo(**data, mode='loss'))
     for fn in (student_only, distilled):  # warm-up (caches, allocator)
         fn()
-    extra = count_syncs(distilled) - count_syncs(student_only)
-    print(f'syncs added by the distillation per step: {extra}')
-    assert 0 < extra <= MAX_DISTILLATION_SYNCS
+    student, distill = sync_sites(student_only), sync_sites(distilled)
+    extra = len(distill) - len(student)
+    print(f'syncs per step: student {len(student)}, distilled '
+          f'{len(distill)}: {distill}')
+    assert 0 < extra <= MAX_DISTILLATION_SYNCS, (student, distill)
 
 
 def test_safe_load_maps_to_cuda(tmp_path):
@@ -202,3 +204,19 @@ def test_train_demo_config_on_cuda(tiny_coco, tmp_path, amp):
     assert adapters and all(v.is_cuda for v in adapters.values())
     ckpt = safe_load(osp.join(work, 'epoch_2.pth'), map_location='cpu')
     assert any('connectors' in k for k in ckpt['state_dict'])
+
+
+def test_feature_check_runs_on_a_student_already_on_the_gpu(teacher_ckpt):
+    """A student built and moved to the GPU before the algorithm: the
+    feature check feeds each model an image on its own device, so a wrong
+    channel count is an error, not a warning that the check could not
+    run."""
+    from mmengine.hub import get_model
+
+    from ..test_models.conftest import YOLOV5_N
+    path, _ = teacher_ckpt
+    cfg = three_level_cfg(path)
+    cfg['architecture'] = get_model(YOLOV5_N, pretrained=False).cuda()
+    cfg['distiller']['student_channels'] = [64, 128, 999]
+    with pytest.raises(ValueError, match='999'):
+        MODELS.build(cfg)

@@ -389,18 +389,26 @@ class FGDDistiller(ConfigurableDistiller):
         :meth:`compute_distill_losses`) and the gradient into the student's
         features scaled by ``student_grad_scale`` (before the adapter, or
         on the feature itself without one)."""
-        data = super().get_record(recorder, from_student, record_idx,
-                                  data_idx)
-        if recorder == MASK_RECORDER:
-            return data
-        data = _as_fp32(data)
-        if from_student:
-            data = self._scaled(data)
+        data = self._record(recorder, from_student, record_idx, data_idx,
+                            fp32=True)
         if connector:
             data = self.connectors[connector](data)
         if connector_idx is not None:
             data = data[connector_idx]
         return data
+
+    def _record(self, recorder: str, from_student: bool,
+                record_idx: int = 0, data_idx: Optional[int] = None,
+                fp32: bool = True):
+        """A record as recorded (``fp32=False``) or in float32, with the
+        student's gradient scale applied; masks unchanged."""
+        data = super().get_record(recorder, from_student, record_idx,
+                                  data_idx)
+        if recorder == MASK_RECORDER:
+            return data
+        if fp32:
+            data = _as_fp32(data)
+        return self._scaled(data) if from_student else data
 
     def _scaled(self, data):
         """Same value; d(data)/d(student) = ``student_grad_scale``."""
@@ -421,7 +429,8 @@ class FGDDistiller(ConfigurableDistiller):
             return None
         rec = mapping['preds_S']
         if not rec.get('from_student') or rec.get('connector_idx') is not \
-                None or not rec.get('connector'):
+                None or not rec.get('connector') or \
+                {'connector', 'connector_idx'} & set(mapping['preds_T']):
             return None
         conn = self.connectors[rec['connector']]
         if not hasattr(conn, 'forward_cells') or \
@@ -468,12 +477,13 @@ class FGDDistiller(ConfigurableDistiller):
 
         Under mixed precision (``--amp``) both networks' forwards run in
         fp16/bf16, and so would the adapters: the difference student -
-        teacher would be formed from rounded adapter outputs and the
-        sparse adapter's backward would add k*k rounded terms per cell.
-        Here autocast is off and the recorded features are cast to float32
-        (:meth:`get_record`), so that the adapters, the difference and the
-        loss are computed as in an fp32 run from the same features; the
-        cost is confined to the imitated features and the masked cells.
+        teacher would be formed from rounded adapter outputs. Here
+        autocast is off and the features are cast to float32, so that the
+        adapters, the difference and the loss are computed as in an fp32
+        run from the same features. The sparse path casts the masked
+        cells only (the gathered k x k neighbourhoods of the student, the
+        teacher's vectors); the dense path (other losses, or
+        ``sparse_adapters=False``) casts the maps (:meth:`get_record`).
         """
         with _no_autocast():
             return self._compute_distill_losses()
@@ -501,15 +511,17 @@ class FGDDistiller(ConfigurableDistiller):
                 k: v
                 for k, v in mapping['preds_S'].items() if k != 'connector'
             }
-            # The gradient scale is applied by get_record.
-            student = self.get_record(**s_rec)
-            teacher = self.get_record(**mapping['preds_T'])
+            # As recorded (fp16/bf16 under AMP): the cells are cast, in
+            # forward_cells (which computes in the adapter's fp32) and
+            # below. The gradient scale is applied by _record.
+            student = self._record(**s_rec, fp32=False)
+            teacher = self._record(**mapping['preds_T'], fp32=False)
             mask = self.get_record(**mapping['mask'])
             adapted, (b, i, j) = connector.forward_cells(
                 student, mask, self._recorded_cells(mapping['mask']))
             check_shapes((student.shape[0], adapted.shape[1],
                           *student.shape[2:]), teacher.shape, mask)
-            target = teacher.permute(0, 2, 3, 1)[b, i, j]
+            target = _as_fp32(teacher.permute(0, 2, 3, 1)[b, i, j])
             losses[loss_name] = scale * loss_module.forward_cells(
                 adapted, target, num_pos[loss_name])
         return losses
