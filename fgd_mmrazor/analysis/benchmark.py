@@ -477,7 +477,8 @@ def _child_cmd(args, mode):
 
 
 def _run_child(args, mode):
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     out = subprocess.run(_child_cmd(args, mode), check=True,
                          capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
