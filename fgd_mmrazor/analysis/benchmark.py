@@ -450,11 +450,13 @@ def step_syncs(fns):
     import collections
     student, distill = (sync_sites(fns[name])
                         for name in ('student', 'distill'))
-    extra = collections.Counter(distill) - collections.Counter(student)
-    return dict(syncs_student_step=len(student),
-                syncs_distill_step=len(distill),
-                syncs_distillation=len(distill) - len(student),
-                syncs_distillation_sites=dict(extra))
+    student, distill = (collections.Counter(s) for s in (student, distill))
+    return dict(syncs_student_step=sum(student.values()),
+                syncs_distill_step=sum(distill.values()),
+                syncs_distillation=sum(distill.values()) -
+                sum(student.values()),
+                syncs_distillation_sites=dict(distill - student),
+                syncs_student_only_sites=dict(student - distill))
 
 
 def _add_overheads(res):

@@ -56,7 +56,7 @@ def demo_figures(run_dir: str) -> Optional[dict]:
         iter_time_s=statistics.median(times) if times else None,
         memory_mb=max((r.get('memory', 0) for r in train), default=None),
         loss=last.get('loss'),
-        imitation={k: v for k, v in last.items() if 'imitation' in k},
+        imitation={k: v for k, v in last.items() if 'loss_imitation' in k},
         bbox_mAP=val[-1]['coco/bbox_mAP'] if val else None)
 
 

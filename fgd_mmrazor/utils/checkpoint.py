@@ -44,12 +44,14 @@ environment override, and the allow-list is in force only during one load
 object that was refused.
 """
 import _compat_pickle
+import importlib
 import io
 import os
 import os.path as osp
 import pickle
 import re
 import types
+import warnings
 from collections import OrderedDict
 from tempfile import TemporaryDirectory
 from typing import Any, Callable, Dict, Iterable, List, Tuple, Union
@@ -163,16 +165,23 @@ class _CheckedHistoryBuffer(HistoryBuffer):
 
 
 def _numpy_globals() -> List[Tuple[Any, str]]:
-    """numpy's array, scalar and dtype rebuild functions, by pickle name."""
-    try:  # numpy < 2
-        from numpy.core import multiarray
-        core = 'numpy.core.multiarray'
-    except ImportError:  # pragma: no cover - numpy 2 layout
-        from numpy._core import multiarray
-        core = 'numpy._core.multiarray'
-    items = [(np.ndarray, 'numpy.ndarray'), (np.dtype, 'numpy.dtype'),
-             (multiarray._reconstruct, f'{core}._reconstruct'),
-             (multiarray.scalar, f'{core}.scalar')]
+    """numpy's array, scalar and dtype rebuild functions, by pickle name.
+
+    numpy 2 pickles its rebuild functions as ``numpy._core.multiarray.*``,
+    numpy 1 as ``numpy.core.multiarray.*``; numpy >= 1.26 has both modules
+    (the same functions), so files written under either load under
+    either.
+    """
+    items = [(np.ndarray, 'numpy.ndarray'), (np.dtype, 'numpy.dtype')]
+    for core in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        try:
+            with warnings.catch_warnings():  # numpy 2: numpy.core warns
+                warnings.simplefilter('ignore')
+                multiarray = importlib.import_module(core)
+        except ImportError:  # pragma: no cover - numpy < 1.26
+            continue
+        items += [(multiarray._reconstruct, f'{core}._reconstruct'),
+                  (multiarray.scalar, f'{core}.scalar')]
     dtypes = getattr(np, 'dtypes', None)
     for name in ('Float64DType', 'Float32DType', 'Float16DType', 'Int64DType',
                  'Int32DType', 'Int16DType', 'Int8DType', 'UInt8DType',

@@ -2,10 +2,13 @@
 them): masks, the sparse adapters, the fp32 imitation path under autocast,
 GradScaler, host-device syncs, the safe loader and training through
 `tools/train.py`, with and without `--amp`."""
+import glob
+import json
 import os
 import os.path as osp
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 import torch
@@ -105,11 +108,13 @@ def test_imitation_losses_stay_fp32_under_fp16_autocast(teacher_ckpt,
     data = _batch(algo)
     with torch.autocast('cuda', dtype=torch.float16):
         losses = algo(**data, mode='loss')
-    imitation = {k: v for k, v in losses.items() if 'imitation' in k}
+    imitation = {k: v.detach() for k, v in losses.items()
+                 if 'imitation' in k}
     assert len(imitation) == 3
     for name, loss in imitation.items():
         assert loss.dtype == torch.float32, name
-        assert torch.isfinite(loss) and float(loss) > 0, name
+        assert torch.isfinite(loss) and float(loss) >= 0, name
+    assert sum(float(v) for v in imitation.values()) > 0
     # the networks did run in fp16; the distiller reads fp32 features
     recorded = algo.distiller.student_recorders.recorders[
         'feat_level0'].data_buffer[0]
@@ -129,9 +134,11 @@ def test_sparse_equals_dense_in_the_distiller_on_cuda(teacher_ckpt):
                  for p in algo.distiller.connectors.parameters()]
         results.append((imitation.detach(), grads))
     (loss_s, grads_s), (loss_d, grads_d) = results
+    # the same fp16 features, adapters in fp32: equal up to the order of
+    # the sums (the gradients' largest entries are about 1e-2)
     torch.testing.assert_close(loss_s, loss_d, rtol=1e-4, atol=1e-6)
     for gs, gd in zip(grads_s, grads_d):
-        torch.testing.assert_close(gs, gd, rtol=1e-3, atol=1e-6)
+        torch.testing.assert_close(gs, gd, rtol=1e-3, atol=1e-5)
 
 
 def test_gradscaler_steps_stay_finite(teacher_ckpt):
@@ -176,10 +183,12 @@ def test_distillation_adds_at_most_three_syncs_per_step(teacher_ckpt):
     for fn in (student_only, distilled):  # warm-up (caches, allocator)
         fn()
     student, distill = sync_sites(student_only), sync_sites(distilled)
-    extra = len(distill) - len(student)
+    own = Counter(distill) - Counter(student)
     print(f'syncs per step: student {len(student)}, distilled '
-          f'{len(distill)}: {distill}')
-    assert 0 < extra <= MAX_DISTILLATION_SYNCS, (student, distill)
+          f'{len(distill)}; the distillation\'s own: {dict(own)}')
+    assert 0 < sum(own.values()) <= MAX_DISTILLATION_SYNCS, \
+        (student, distill)
+    assert all(site.startswith('fgd_mmrazor') for site in own), own
 
 
 def test_safe_load_maps_to_cuda(tmp_path):
@@ -209,9 +218,11 @@ def test_train_demo_config_on_cuda(tiny_coco, tmp_path, amp):
     assert len(rows) == 4 and losses
     assert all(torch.isfinite(torch.tensor(v)) for v in losses)
     assert any('imitation' in k for k in rows[-1])
-    # trained on the GPU: the adapters were saved from CUDA tensors
-    adapters = safe_load(osp.join(work, 'probe', 'distiller_rank0.pth'))
-    assert adapters and all(v.is_cuda for v in adapters.values())
+    # trained on the GPU: mmengine logs its memory with every loss row
+    scalars, = glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))
+    logged = [json.loads(line) for line in open(scalars)]
+    logged = [r for r in logged if 'loss' in r]
+    assert logged and all(r.get('memory', 0) > 0 for r in logged)
     ckpt = safe_load(osp.join(work, 'epoch_2.pth'), map_location='cpu')
     assert any('connectors' in k for k in ckpt['state_dict'])
 

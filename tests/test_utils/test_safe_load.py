@@ -314,6 +314,44 @@ def test_safe_load_reads_mmengine_checkpoints(tmp_path, loader_path):
     assert ckpt['optimizer']['state'][0]['step'] == 1
 
 
+def _as_other_numpy(path):
+    """Rewrite a checkpoint's numpy rebuild functions to the other numpy
+    major's module names (numpy 2 pickles ``numpy._core.multiarray``,
+    numpy 1 ``numpy.core.multiarray``), as a file from that numpy would
+    name them."""
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    old, new = b'numpy.core.multiarray\n', b'numpy._core.multiarray\n'
+    if not any(old in data for info, data in entries
+               if info.filename.endswith('data.pkl')):
+        old, new = new, old
+    renamed = False
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as zf:
+        for info, data in entries:
+            if info.filename.endswith('data.pkl'):
+                renamed = old in data
+                data = data.replace(old, new)
+            zf.writestr(info, data)
+    return renamed
+
+
+def test_safe_load_reads_checkpoints_of_either_numpy(tmp_path, loader_path):
+    """numpy 2 writes numpy._core.multiarray._reconstruct where numpy 1
+    wrote numpy.core.multiarray._reconstruct: both load (an mmengine
+    checkpoint's message hub holds numpy arrays and scalars)."""
+    path = str(tmp_path / 'ckpt.pth')
+    _checkpoint_with_tensors_and_history(path)
+    torch.save(dict(torch.load(path, weights_only=False),
+                    extra=dict(array=np.arange(3.0), scalar=np.float64(2))),
+               path)
+    assert _as_other_numpy(path)
+    ckpt = safe_load(path)
+    assert ckpt['message_hub']['log_scalars']['train/loss'].mean() == 1.0
+    np.testing.assert_array_equal(ckpt['extra']['array'], [0., 1., 2.])
+    assert ckpt['extra']['scalar'] == 2.0
+
+
 def test_safe_load_refuses_code_either_way(tmp_path, loader_path):
     path = str(tmp_path / 'evil.pth')
     torch.save({'state_dict': {}, 'x': _Evil()}, path)
