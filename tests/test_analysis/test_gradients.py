@@ -3,20 +3,15 @@ behind tools/diagnose_gradients.py --amp-compare)."""
 import math
 
 import torch
-from mmrazor.registry import MODELS
 
 from fgd_mmrazor.analysis.gradients import amp_differences
-from ..test_models.conftest import three_level_cfg, train_batch
+from ..test_models.conftest import (TWO_IMAGE_BOXES, three_level_algo,
+                                    train_batch)
 
 
 def test_amp_differences_compare_a_bf16_step_with_fp32(teacher_ckpt):
-    path, _ = teacher_ckpt
-    torch.manual_seed(0)
-    algo = MODELS.build(three_level_cfg(path))
-    algo.train()
-    boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
-                          [0., 0., 30., 30., 60., 60.],
-                          [1., 0., 50., 20., 90., 60.]])
+    algo = three_level_algo(teacher_ckpt)
+    boxes = TWO_IMAGE_BOXES
     res = amp_differences(algo, lambda: train_batch(algo, boxes))
     assert set(res['by_level']) <= {
         f'distill.loss_imitation_level{i}' for i in range(3)}

@@ -19,7 +19,8 @@ from fgd_mmrazor.ops import imitation_masks
 from fgd_mmrazor.ops.masked_conv import masked_conv2d_cells, mask_cells
 from fgd_mmrazor.utils import safe_load
 from ..conftest import CONFIGS, REPO
-from ..test_models.conftest import three_level_cfg, train_batch
+from ..test_models.conftest import (TWO_IMAGE_BOXES, three_level_algo,
+                                    three_level_cfg, train_batch)
 from ..utils import probe_cfg, read_probe, save_demo_teacher
 
 pytestmark = pytest.mark.cuda
@@ -87,18 +88,12 @@ def test_sparse_adapter_equals_dense_on_cuda(dtype):
 
 
 def _algo(teacher_ckpt, sparse=True):
-    path, _ = teacher_ckpt
-    cfg = three_level_cfg(path)
-    cfg['distiller']['sparse_adapters'] = sparse
-    torch.manual_seed(0)  # the same student and adapters every time
-    return MODELS.build(cfg).cuda().train()
+    # seed 0: the same student and adapters every time
+    return three_level_algo(teacher_ckpt, sparse_adapters=sparse).cuda()
 
 
 def _batch(algo, seed=0):
-    boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
-                          [0., 0., 30., 30., 60., 60.],
-                          [1., 0., 50., 20., 90., 60.]])
-    return train_batch(algo, boxes, seed=seed)
+    return train_batch(algo, TWO_IMAGE_BOXES, seed=seed)
 
 
 @pytest.mark.parametrize('sparse', [True, False])

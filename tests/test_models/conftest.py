@@ -38,6 +38,24 @@ def three_level_cfg(teacher_ckpt):
             teacher_channels=[64, 128, 256]))
 
 
+#: Packed boxes ``(image, label, x1, y1, x2, y2)`` of a two-image batch of
+#: 64 x 96 px (:func:`train_batch`).
+TWO_IMAGE_BOXES = torch.tensor([[0., 0., 10., 8., 40., 30.],
+                                [0., 0., 30., 30., 60., 60.],
+                                [1., 0., 50., 20., 90., 60.]])
+
+
+def three_level_algo(teacher_ckpt, seed=0, **distiller):
+    """The built :func:`three_level_cfg` algorithm in train mode, its
+    student and adapters drawn from ``seed``; ``distiller`` overrides
+    ``FGDDistiller`` arguments."""
+    from mmrazor.registry import MODELS
+    cfg = three_level_cfg(teacher_ckpt[0])
+    cfg['distiller'].update(distiller)
+    torch.manual_seed(seed)
+    return MODELS.build(cfg).train()
+
+
 def train_batch(algo, boxes, shape=(64, 96), batch_size=2, seed=0):
     """A preprocessed training batch of random images with ``boxes``
     (rows ``(batch_idx, label, x1, y1, x2, y2)``)."""

@@ -5,7 +5,8 @@ import torch
 from fgd_mmrazor import FGDDistiller
 from mmrazor.registry import MODELS
 
-from .conftest import three_level_cfg, train_batch
+from .conftest import (TWO_IMAGE_BOXES, three_level_algo, three_level_cfg,
+                       train_batch)
 
 
 def test_distiller_generates_levels():
@@ -183,15 +184,8 @@ def test_imitation_path_is_fp32_under_autocast(teacher_ckpt, sparse):
     the adapters' gradients computed inside bf16 autocast equal those
     computed outside it, to fp32 rounding: adapters, difference and loss
     run in fp32 whatever the autocast state."""
-    path, _ = teacher_ckpt
-    cfg = three_level_cfg(path)
-    cfg['distiller']['sparse_adapters'] = sparse
-    algo = MODELS.build(cfg)
-    algo.train()
-    boxes = torch.tensor([[0., 0., 10., 8., 40., 30.],
-                          [0., 0., 30., 30., 60., 60.],
-                          [1., 0., 50., 20., 90., 60.]])
-    data = train_batch(algo, boxes)
+    algo = three_level_algo(teacher_ckpt, sparse_adapters=sparse)
+    data = train_batch(algo, TWO_IMAGE_BOXES)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         algo(**data, mode='loss')
     distiller = algo.distiller
