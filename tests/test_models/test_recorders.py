@@ -75,3 +75,37 @@ def test_recorder_validates_arguments():
     rec = ImitationMaskRecorder(source='neck.nothing')
     with pytest.raises(ValueError, match='not a module'):
         rec.initialize(torch.nn.Sequential())
+
+
+def test_masks_are_primed_before_the_forwards(teacher_ckpt):
+    """FGDDistill computes the masks and their cells once, before the
+    forwards; they equal the masks of the boxes the forward recorded. A
+    forward the recorder was not primed for records and computes its
+    own."""
+    from .conftest import TWO_IMAGE_BOXES, three_level_algo, train_batch
+    algo = three_level_algo(teacher_ckpt)
+    rec = algo.distiller.mask_recorder
+    compute, calls = rec.compute_masks, []
+
+    def counted(*args):
+        calls.append(args)
+        return compute(*args)
+
+    rec.compute_masks = counted
+    algo(**train_batch(algo, TWO_IMAGE_BOXES), mode='loss')
+    assert len(calls) == 1  # in prime, not again when the losses read
+    masks = rec.get_record_data(0)
+    fresh = compute(*rec.data_buffer[0])  # from the recorded boxes
+    assert sum(int(m.sum()) for m in masks) > 0
+    for mask, again, cells in zip(masks, fresh, rec.get_record_cells(0)):
+        assert torch.equal(mask, again)
+        for got, want in zip(cells, torch.nonzero(mask, as_tuple=True)):
+            assert torch.equal(got, want)
+    # not primed for this call: the pre-hook records the boxes, and the
+    # masks are computed when read
+    data = train_batch(algo, TWO_IMAGE_BOXES[:1])
+    with algo.distiller.student_recorders:  # called as FGDDistill calls
+        algo.student(data['inputs'], data['data_samples'], mode='loss')
+        assert len(calls) == 1
+        assert sum(int(m.sum()) for m in rec.get_record_data(0)) > 0
+        assert len(calls) == 2

@@ -13,9 +13,9 @@ step, however many losses read it.
 On a GPU, reading a mask's size (to find its cells, or the rows the
 boxes mark) waits for the device. ``FGDDistill`` therefore calls
 :meth:`ImitationMaskRecorder.prime` with the batch before either network's
-forward is queued: those waits then cost microseconds, not the forwards'
-time. :meth:`ImitationMaskRecorder.get_record_cells` gives the masked cells
-of every level with one such wait.
+forward is queued, which computes the masks and the masked cells of every
+level (:meth:`ImitationMaskRecorder.get_record_cells`, one wait for all
+levels): those waits then cost the mask's own time, not the forwards'.
 
 Config::
 
@@ -161,7 +161,8 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         if primed is not None and primed[0] is batch_inputs and \
                 primed[1] is data_samples:
             self.data_buffer.append((batch_inputs, primed[2]))
-            self._cache[len(self.data_buffer) - 1] = primed[3]
+            index = len(self.data_buffer) - 1
+            self._cache[index], self._cells[index] = primed[3:]
             return
         self.data_buffer.append(
             (batch_inputs, self._copy_boxes(batch_inputs, data_samples)))
@@ -174,15 +175,17 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
 
     def prime(self, batch_inputs: Tensor, data_samples: Any) -> None:
         """Compute the masks of the batch that the detector is about to be
-        called with, before any forward.
+        called with, and their cells (:meth:`get_record_cells`), before
+        any forward.
 
         The next forward with these very ``batch_inputs`` and
         ``data_samples`` objects records them instead of computing them
         again; any other call is recorded as usual.
         """
         boxes = self._copy_boxes(batch_inputs, data_samples)
-        self._primed = (batch_inputs, data_samples, boxes,
-                        self.compute_masks(batch_inputs, boxes))
+        masks = self.compute_masks(batch_inputs, boxes)
+        self._primed = (batch_inputs, data_samples, boxes, masks,
+                        mask_cells(masks))
 
     def forward_hook(self, module: nn.Module, inputs: Tuple,
                      outputs: Any) -> None:
