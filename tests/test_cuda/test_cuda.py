@@ -140,7 +140,8 @@ def test_gradscaler_steps_stay_finite(teacher_ckpt):
     algo = _algo(teacher_ckpt)
     params = [p for p in algo.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
-    scaler = torch.amp.GradScaler('cuda')
+    scaler = torch.amp.GradScaler('cuda') if hasattr(
+        torch.amp, 'GradScaler') else torch.cuda.amp.GradScaler()
     for step in range(4):
         with torch.autocast('cuda', dtype=torch.float16):
             losses = algo(**_batch(algo, seed=step), mode='loss')
