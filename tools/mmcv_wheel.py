@@ -2,7 +2,9 @@
 the installed torch (standard library and torch only: it runs before
 anything else is installed).
 
+    python tools/mmcv_wheel.py ops       # which ops to build: cuda or cpu
     python tools/mmcv_wheel.py key       # cache key of the mmcv wheel
+    python tools/mmcv_wheel.py dir ROOT  # the cache folder for this torch
     python tools/mmcv_wheel.py find ROOT # the cached wheel for this torch
     python tools/mmcv_wheel.py arch      # TORCH_CUDA_ARCH_LIST to build for
     python tools/mmcv_wheel.py fix-src DIR   # patch an unpacked mmcv sdist
@@ -11,10 +13,16 @@ anything else is installed).
 mmcv's wheel is compiled against one torch (its C++ ABI) and, with
 CUDA, one CUDA version and a list of GPU architectures; its file name says
 none of these. The cache therefore keeps wheels in a folder named by
-:func:`cache_key`, so that a wheel built for the CPU torch is never
-installed beside a CUDA torch (whose NMS would then fail with
+:func:`cache_key`, so that a wheel built with CPU ops only is never
+installed where CUDA ops are wanted (NMS would then fail with
 "nms_impl: implementation for device cuda:0 not found"), nor one built
 for another torch (``undefined symbol`` at import).
+
+Which ops (``FGD_MMCV_OPS``): ``auto`` (the default) builds CUDA ops when
+torch is a CUDA build and a GPU is visible or ``TORCH_CUDA_ARCH_LIST`` is
+set, else CPU ops (a CUDA build of torch on a machine without a GPU, e.g.
+PyPI's torch on a CPU machine, says so); ``cuda`` requires them (and a GPU
+or ``TORCH_CUDA_ARCH_LIST``); ``cpu`` builds CPU ops only.
 """
 import argparse
 import os
@@ -34,6 +42,36 @@ def is_cuda_torch(torch) -> bool:
     return torch.version.cuda is not None
 
 
+OPS_MODES = ('auto', 'cuda', 'cpu')
+
+
+def _gpu_visible(torch) -> bool:
+    return torch.cuda.is_available() and torch.cuda.device_count() > 0
+
+
+def ops_mode(torch, env=os.environ) -> str:
+    """'cuda' or 'cpu': the ops to build for this torch (see the module's
+    docstring for ``FGD_MMCV_OPS``).
+
+    Raises:
+        RuntimeError: ``FGD_MMCV_OPS`` is unknown, or ``cuda`` with a CPU
+            build of torch.
+    """
+    mode = env.get('FGD_MMCV_OPS', 'auto') or 'auto'
+    if mode not in OPS_MODES:
+        raise RuntimeError(f'FGD_MMCV_OPS must be one of {OPS_MODES}, got '
+                           f'{mode!r}')
+    if mode == 'cuda' and not is_cuda_torch(torch):
+        raise RuntimeError('FGD_MMCV_OPS=cuda needs a CUDA build of torch; '
+                           f'torch {torch.__version__} is a CPU build')
+    if mode != 'auto':
+        return mode
+    if is_cuda_torch(torch) and (env.get('TORCH_CUDA_ARCH_LIST', '').strip()
+                                 or _gpu_visible(torch)):
+        return 'cuda'
+    return 'cpu'
+
+
 def arch_list(torch, env=os.environ) -> str:
     """The GPU architectures to compile for: ``TORCH_CUDA_ARCH_LIST`` if set,
     else those of the visible GPUs (e.g. '8.0;9.0').
@@ -45,7 +83,7 @@ def arch_list(torch, env=os.environ) -> str:
     given = env.get('TORCH_CUDA_ARCH_LIST', '').strip()
     if given:
         return normalise_arch_list(given)
-    if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
+    if not _gpu_visible(torch):
         raise RuntimeError(
             'torch is a CUDA build but no GPU is visible, so the GPU '
             'architecture to compile mmcv for is unknown. Set '
@@ -68,12 +106,13 @@ def normalise_arch_list(archs: str) -> str:
 def cache_key(torch, env=os.environ) -> str:
     """Name of the cache folder of the mmcv wheels that fit this torch.
 
-    ``torch<version>-cpu`` for a CPU torch; ``torch<version>-cu<CUDA>-
-    sm<archs>`` for a CUDA torch (the version includes the local tag,
-    e.g. ``2.5.1+cu124``).
+    ``torch<version>-cpu`` for CPU ops; ``torch<version>-cu<CUDA>-
+    sm<archs>`` for CUDA ops (the version includes the local tag, e.g.
+    ``2.5.1+cu124``, so CPU ops built beside a CUDA torch have their own
+    folder too).
     """
     version = torch.__version__.replace('+', '_')
-    if not is_cuda_torch(torch):
+    if ops_mode(torch, env) == 'cpu':
         return f'torch{version}-cpu'
     archs = arch_list(torch, env).replace('.', '').replace(';', '_')
     return f'torch{version}-cu{torch.version.cuda}-sm{archs}'
@@ -116,13 +155,14 @@ def fix_sources(src_dir: str, torch) -> list:
     return patched
 
 
-def check(torch) -> str:
+def check(torch, env=os.environ) -> str:
     """Run mmcv's NMS where this torch computes: fail loudly if mmcv's ops
     do not fit it.
 
     Raises:
-        RuntimeError: mmcv has no ops, was built without CUDA for a CUDA
-            torch, or its CUDA NMS fails on the GPU.
+        RuntimeError: mmcv has no ops; it has CPU ops only where CUDA ops
+            are wanted (a GPU is visible, or ``FGD_MMCV_OPS=cuda``); or its
+            CUDA NMS fails on the GPU.
     """
     try:
         from mmcv import ops
@@ -140,12 +180,17 @@ def check(torch) -> str:
         return 'mmcv ops: CPU (torch is a CPU build)'
     compiled = ops.get_compiling_cuda_version()
     if compiled in (None, 'not available'):
-        raise RuntimeError(
-            'mmcv was built without CUDA ops but torch is a CUDA build: its '
-            'NMS would fail on the GPU ("nms_impl: implementation for device '
-            'cuda:0 not found"). Remove the cached wheel and rebuild with '
-            'FORCE_CUDA=1 (tools/setup_env.sh does).')
-    if not torch.cuda.is_available():
+        if _gpu_visible(torch) or ops_mode(torch, env) == 'cuda':
+            raise RuntimeError(
+                'mmcv was built without CUDA ops but CUDA ops are wanted '
+                '(a GPU is visible, or FGD_MMCV_OPS=cuda): its NMS would '
+                'fail on the GPU ("nms_impl: implementation for device '
+                'cuda:0 not found"). Remove the venv and rebuild it '
+                '(tools/setup_env.sh builds CUDA ops where a GPU is '
+                'visible or TORCH_CUDA_ARCH_LIST is set).')
+        return ('mmcv ops: CPU only (torch is a CUDA build, no GPU is '
+                'visible; for GPUs set TORCH_CUDA_ARCH_LIST and rebuild)')
+    if not _gpu_visible(torch):
         return (f'mmcv ops: CUDA {compiled} (compiled; no GPU visible to '
                 'run them)')
     _, keep = ops.nms(boxes.cuda(), scores.cuda(), 0.5)
@@ -157,8 +202,8 @@ def check(torch) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('command', choices=['key', 'arch', 'find', 'dir',
-                                            'fix-src', 'check', 'is-cuda'])
+    parser.add_argument('command', choices=['ops', 'key', 'arch', 'find',
+                                            'dir', 'fix-src', 'check'])
     parser.add_argument('path', nargs='?',
                         help='find/dir: the cache root; fix-src: the '
                         'unpacked sdist')
@@ -179,8 +224,14 @@ def main(argv=None) -> int:
             if wheel is None:
                 return 1
             print(wheel)
-        elif args.command == 'is-cuda':
-            return 0 if is_cuda_torch(torch) else 1
+        elif args.command == 'ops':
+            mode = ops_mode(torch)
+            if mode == 'cpu' and is_cuda_torch(torch):
+                print('[mmcv_wheel] torch is a CUDA build but no GPU is '
+                      'visible and TORCH_CUDA_ARCH_LIST is not set: mmcv '
+                      'gets CPU ops only (set TORCH_CUDA_ARCH_LIST for '
+                      'GPUs)', file=sys.stderr)
+            print(mode)
         elif args.command == 'fix-src':
             if not args.path:
                 parser.error('fix-src needs the unpacked sdist folder')

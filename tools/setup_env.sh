@@ -24,7 +24,10 @@
 #   FGD_VENV    virtualenv path (default: $FGD_CACHE/venv-<hash>)
 #   FGD_PYTHON  interpreter used to create the venv (default: python3)
 #   TORCH_CUDA_ARCH_LIST  GPU architectures of the CUDA build (default: the
-#               visible GPUs'; required where none is visible), e.g. "9.0"
+#               visible GPUs'), e.g. "9.0"
+#   FGD_MMCV_OPS  "auto" (default: CUDA ops for a CUDA torch where a GPU is
+#               visible or TORCH_CUDA_ARCH_LIST is set, else CPU ops),
+#               "cuda" or "cpu"
 #   MAX_JOBS    parallel compile jobs of mmcv's build (default: nproc)
 set -eo pipefail
 
@@ -72,14 +75,18 @@ if [ ! -f "$_fgd_stamp" ]; then
         $_pip download -q --no-deps --no-binary :all: \
             --no-build-isolation -d "$_src" "$_mmcv_pin"
         tar -xzf "$_src"/mmcv-*.tar.gz -C "$_src"
-        if "$_py" "$_mmcv_tool" is-cuda; then
-            export FORCE_CUDA=1
-            TORCH_CUDA_ARCH_LIST="$("$_py" "$_mmcv_tool" arch)"
-            export TORCH_CUDA_ARCH_LIST
+        _ops="$("$_py" "$_mmcv_tool" ops)"
+        if [ "$_ops" = cuda ]; then
+            _archs="$("$_py" "$_mmcv_tool" arch)"
+            _build_env=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$_archs")
             "$_py" "$_mmcv_tool" fix-src "$_src"/mmcv-*/
+        else
+            # mmcv compiles CUDA ops whenever torch sees a GPU
+            _build_env=(CUDA_VISIBLE_DEVICES=)
         fi
         mkdir -p "$_wheels"
-        MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+        env "${_build_env[@]}" MMCV_WITH_OPS=1 \
+            MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
             $_pip wheel --no-deps --no-build-isolation -w "$_wheels" \
             "$_src"/mmcv-*/
         rm -rf "$_src"

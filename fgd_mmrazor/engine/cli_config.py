@@ -13,7 +13,7 @@ from mmengine.config import Config, DictAction
 __all__ = [
     'prepare_cfg', 'is_distill_cfg', 'init_cpu_dist', 'load_cli_cfg',
     'add_guard_hook', 'add_cfg_options', 'parse_launcher_args',
-    'warn_if_gpu_unused'
+    'warn_if_gpu_unused', 'check_mmcv_cuda_ops'
 ]
 
 DISTILL_TYPES = ('FGDDistill', 'mmrazor.FGDDistill')
@@ -97,6 +97,7 @@ def prepare_cfg(cfg: Config, amp: bool = False,
         Config: ``cfg``.
     """
     warn_if_gpu_unused()
+    check_mmcv_cuda_ops()
     if amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper == 'AmpOptimWrapper':
@@ -159,6 +160,26 @@ def warn_if_gpu_unused() -> bool:
         'build of torch (docs/install.md, "GPUs": FGD_TORCH=cu126 bash '
         'tools/setup_env.sh).', RuntimeWarning, stacklevel=2)
     return True
+
+
+def check_mmcv_cuda_ops() -> None:
+    """Stop before the run when torch computes on a GPU but mmcv's ops
+    were built without CUDA: the first validation would die in NMS
+    ("nms_impl: implementation for device cuda:0 not found").
+
+    Raises:
+        RuntimeError: with the fix (rebuild mmcv with CUDA ops).
+    """
+    if not torch.cuda.is_available():
+        return
+    from mmcv import ops
+    if ops.get_compiling_cuda_version() in (None, 'not available'):
+        raise RuntimeError(
+            'torch sees a GPU but mmcv was built without CUDA ops: NMS and '
+            'the other mmcv ops would fail on the GPU. Rebuild the '
+            'environment on a machine with the GPU visible, or with '
+            'TORCH_CUDA_ARCH_LIST set (docs/install.md, "GPUs"); '
+            '`python tools/mmcv_wheel.py check` shows what mmcv has.')
 
 
 def add_guard_hook(cfg: Config) -> Config:

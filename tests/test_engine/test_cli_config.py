@@ -30,3 +30,13 @@ def test_no_warning_without_a_gpu_or_when_torch_uses_it(monkeypatch):
                             lambda: True)
         monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
         assert not cli_config.warn_if_gpu_unused()
+
+
+def test_cpu_only_mmcv_ops_on_a_gpu_stop_the_run(monkeypatch):
+    from mmcv import ops
+    if ops.get_compiling_cuda_version() not in (None, 'not available'):
+        pytest.skip('this mmcv has CUDA ops')
+    cli_config.check_mmcv_cuda_ops()  # no GPU: nothing to check
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    with pytest.raises(RuntimeError, match='without CUDA ops'):
+        cli_config.check_mmcv_cuda_ops()

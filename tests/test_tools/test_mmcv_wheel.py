@@ -52,12 +52,30 @@ def test_cache_key_names_torch_cuda_and_archs():
         'torch2.13.0-cu12.8-sm80'
 
 
-def test_cuda_torch_without_gpu_or_arch_list_is_refused():
+def test_which_ops_are_built():
+    assert mmcv_wheel.ops_mode(CPU, env={}) == 'cpu'
+    assert mmcv_wheel.ops_mode(CUDA_TWO_GPUS, env={}) == 'cuda'
+    assert mmcv_wheel.ops_mode(
+        CUDA_NO_GPU, env={'TORCH_CUDA_ARCH_LIST': '9.0'}) == 'cuda'
+    # a CUDA torch on a machine without a GPU (PyPI's torch on a CPU
+    # machine): CPU ops, in a folder of their own
+    assert mmcv_wheel.ops_mode(CUDA_NO_GPU, env={}) == 'cpu'
+    assert mmcv_wheel.cache_key(CUDA_NO_GPU, env={}) == \
+        'torch2.11.0_cu130-cpu'
+    assert mmcv_wheel.ops_mode(CUDA_TWO_GPUS,
+                               env={'FGD_MMCV_OPS': 'cpu'}) == 'cpu'
+    with pytest.raises(RuntimeError, match='needs a CUDA build'):
+        mmcv_wheel.ops_mode(CPU, env={'FGD_MMCV_OPS': 'cuda'})
+    with pytest.raises(RuntimeError, match='must be one of'):
+        mmcv_wheel.ops_mode(CPU, env={'FGD_MMCV_OPS': 'gpu'})
+
+
+def test_cuda_ops_without_gpu_or_arch_list_are_refused():
     with pytest.raises(RuntimeError, match='TORCH_CUDA_ARCH_LIST'):
-        mmcv_wheel.cache_key(CUDA_NO_GPU, env={})
+        mmcv_wheel.cache_key(CUDA_NO_GPU, env={'FGD_MMCV_OPS': 'cuda'})
 
 
-def test_a_cpu_wheel_is_not_reused_for_a_cuda_torch(tmp_path):
+def test_a_cpu_wheel_is_not_reused_for_cuda_ops(tmp_path):
     root = str(tmp_path)
     cpu_dir = mmcv_wheel.cache_dir(root, CPU, env={})
     os.makedirs(cpu_dir)
@@ -73,15 +91,29 @@ def test_a_cpu_wheel_is_not_reused_for_a_cuda_torch(tmp_path):
     # another torch version, CPU too: not reused (undefined symbols)
     assert mmcv_wheel.find_wheel(root, fake_torch('2.12.0+cpu'),
                                  env={}) is None
+    # CPU ops built beside a CUDA torch on a GPU-less machine are not
+    # reused once a GPU is visible
+    cpu_ops = mmcv_wheel.cache_dir(root, CUDA_NO_GPU, env={})
+    os.makedirs(cpu_ops)
+    open(osp.join(cpu_ops, osp.basename(wheel)), 'w').close()
+    assert mmcv_wheel.find_wheel(root, CUDA_NO_GPU, env={}) is not None
+    assert mmcv_wheel.find_wheel(
+        root, fake_torch('2.11.0+cu130', cuda='13.0',
+                         capabilities=[(9, 0)]), env={}) is None
 
 
-def test_check_refuses_cpu_ops_for_a_cuda_torch():
+def test_check_refuses_cpu_ops_where_cuda_ops_are_wanted():
     from mmcv import ops
     if ops.get_compiling_cuda_version() not in (None, 'not available'):
         pytest.skip('this mmcv has CUDA ops')
-    assert 'CPU' in mmcv_wheel.check(CPU)  # NMS runs on the CPU
+    assert 'CPU' in mmcv_wheel.check(CPU, env={})  # NMS runs on the CPU
+    # a CUDA torch without a GPU: CPU ops are what was asked for
+    assert 'CPU only' in mmcv_wheel.check(CUDA_NO_GPU, env={})
     with pytest.raises(RuntimeError, match='without CUDA ops'):
-        mmcv_wheel.check(CUDA_NO_GPU)
+        mmcv_wheel.check(CUDA_NO_GPU, env={'FGD_MMCV_OPS': 'cuda',
+                                           'TORCH_CUDA_ARCH_LIST': '9.0'})
+    with pytest.raises(RuntimeError, match='without CUDA ops'):
+        mmcv_wheel.check(CUDA_TWO_GPUS, env={})
 
 
 def test_thc_include_is_replaced_only_when_torch_lacks_it(tmp_path):
