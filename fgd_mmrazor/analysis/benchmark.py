@@ -19,8 +19,14 @@ Measures, side by side, with medians of several runs after warm-up:
   objects); the imitation mask's share of the cells is printed with it;
 * with ``--step-procs N``, the step timings in N fresh processes, one
   after the other, as the median over them (per-process figures kept);
-* peak memory of each (CUDA: ``max_memory_allocated``; CPU: the peak RSS of
-  a fresh process per mode, minus that of a process that only imports).
+* peak memory of each, in a fresh process per mode that builds only that
+  mode's models (CUDA: its ``max_memory_allocated``; CPU: its peak RSS,
+  minus that of a process that only imports);
+* on CUDA, the host-device synchronisations of a student step and of a
+  distilled step, with the lines that wait (``sync_sites``).
+
+On CUDA the times are measured with CUDA events on the stream, and
+``--profile`` reports the GPU kernel time of each part (on CPU: CPU time).
 
 No figure is asserted: this is a measurement tool, not a test.
 """
@@ -145,12 +151,6 @@ def sync_sites(fn) -> list:
             torch.cuda.set_sync_debug_mode(0)
     return [f'{osp.relpath(w.filename)}:{w.lineno}' for w in caught
             if 'synchroniz' in str(w.message)]
-
-
-def count_syncs(fn) -> int:
-    """The number of host-device waits of one call of ``fn``
-    (:func:`sync_sites`)."""
-    return len(sync_sites(fn))
 
 
 def random_boxes(num_imgs, num_boxes, img, device, seed=0):
