@@ -269,12 +269,11 @@ class _Levels:
         # Every (level, image, box) is an entry; inactive ones get no row.
         # (Compacting the active ones would need one more round trip to
         # the host on a GPU, and the work per entry is small.)
-        lvl, img, box = (i.reshape(-1) for i in torch.meshgrid(
-            torch.arange(num_levels, device=device),
-            torch.arange(num_imgs, device=device),
-            torch.arange(num_boxes, device=device),
-            indexing='ij'))
-        self._fill(edges, offsets, (lvl, img, box), boxes.reshape(-1, 4),
+        entries = (num_levels, num_imgs, num_boxes)
+        lvl = torch.arange(num_levels, device=device).view(-1, 1, 1)
+        img = torch.arange(num_imgs, device=device).view(1, -1, 1)
+        self._fill(edges, offsets, lvl.expand(entries).reshape(-1),
+                   img.expand(entries).reshape(-1), boxes.reshape(-1, 4),
                    thr.reshape(-1), active.reshape(-1))
         # Every run's +1 and -1 lie in the same row, so one running sum
         # over all rows of all levels counts the runs covering each cell.
@@ -284,10 +283,10 @@ class _Levels:
             for m, h, w in zip(covered.split(sizes), self.h, self.w)
         ]
 
-    def _fill(self, edges, offsets, idx, bx, t, keep) -> None:
+    def _fill(self, edges, offsets, lvl, img, bx, t, keep) -> None:
         """Write the runs of passing cells of every kept (level, image,
-        box) entry: ``idx`` holds their level, image and box indices,
-        ``bx`` (M, 4) their boxes, ``t`` (M,) their thresholds.
+        box) entry: ``lvl`` and ``img`` (M,) hold their level and image
+        indices, ``bx`` (M, 4) their boxes, ``t`` (M,) their thresholds.
 
         With ``c = t (S_box + S_anchor) / (1 + t)``, IoU > t is ``inter >
         c``. Rows: as ``ox <= min(w_anchor, w_box)``, a passing cell needs
@@ -310,7 +309,6 @@ class _Levels:
         # broadcast runs along a long inner axis (a short inner axis of 3
         # anchors or 4 columns makes each elementwise op several times
         # slower on CPU).
-        lvl, img, _ = idx
         sx, sy, h, w = self.sx[lvl], self.sy[lvl], self.hs[lvl], self.ws[lvl]
         # (A, M) each
         aw, ah, area_a = (v[lvl].t() for v in (self.aw, self.ah, self.area))
