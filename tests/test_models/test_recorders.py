@@ -101,6 +101,12 @@ def test_masks_are_primed_before_the_forwards(teacher_ckpt):
         assert torch.equal(mask, again)
         for got, want in zip(cells, torch.nonzero(mask, as_tuple=True)):
             assert torch.equal(got, want)
+    # the dense path reads no cells: none are primed
+    dense = three_level_algo(teacher_ckpt, sparse_adapters=False)
+    assert algo.distiller.reads_mask_cells
+    assert not dense.distiller.reads_mask_cells
+    dense(**train_batch(dense, TWO_IMAGE_BOXES), mode='loss')
+    assert dense.distiller.mask_recorder._cells == {}
     # not primed for this call: the pre-hook records the boxes, and the
     # masks are computed when read
     data = train_batch(algo, TWO_IMAGE_BOXES[:1])

@@ -188,7 +188,8 @@ class FGDDistill(FpnTeacherDistill):
         recorder = getattr(self.distiller, 'mask_recorder', None)
         if recorder is not None and data_samples is not None and \
                 not self.distillation_stopped:
-            recorder.prime(batch_inputs, data_samples)
+            recorder.prime(batch_inputs, data_samples,
+                           cells=self.distiller.reads_mask_cells)
         return super().loss(batch_inputs, data_samples)
 
     # -- checkpoints without the frozen teacher ------------------------

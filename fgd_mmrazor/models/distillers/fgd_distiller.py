@@ -342,6 +342,13 @@ class FGDDistiller(ConfigurableDistiller):
         return self.student_recorders.recorders.get(MASK_RECORDER) \
             if self.has_mask else None
 
+    @property
+    def reads_mask_cells(self) -> bool:
+        """Whether a loss is computed at the masked cells only (the sparse
+        path, which reads the mask recorder's cells)."""
+        return any(self._cells_connector(name) is not None
+                   for name in self.loss_forward_mappings)
+
     def adapter(self, level: str) -> Optional[nn.Module]:
         """The adapter (connector) of ``level``, None without one."""
         name = self._level(level)['connector']

@@ -13,9 +13,9 @@ step, however many losses read it.
 On a GPU, reading a mask's size (to find its cells, or the rows the
 boxes mark) waits for the device. ``FGDDistill`` therefore calls
 :meth:`ImitationMaskRecorder.prime` with the batch before either network's
-forward is queued, which computes the masks and the masked cells of every
-level (:meth:`ImitationMaskRecorder.get_record_cells`, one wait for all
-levels): those waits then cost the mask's own time, not the forwards'.
+forward is queued, which computes the masks and, when the losses read them
+(the sparse adapters), the masked cells of every level
+(:meth:`ImitationMaskRecorder.get_record_cells`, one wait for all levels): those waits then cost the mask's own time, not the forwards'.
 
 Config::
 
@@ -162,7 +162,9 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
                 primed[1] is data_samples:
             self.data_buffer.append((batch_inputs, primed[2]))
             index = len(self.data_buffer) - 1
-            self._cache[index], self._cells[index] = primed[3:]
+            self._cache[index] = primed[3]
+            if primed[4] is not None:
+                self._cells[index] = primed[4]
             return
         self.data_buffer.append(
             (batch_inputs, self._copy_boxes(batch_inputs, data_samples)))
@@ -173,10 +175,11 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
                                             batch_inputs.shape[0])
         return [b.detach().clone() for b in boxes]
 
-    def prime(self, batch_inputs: Tensor, data_samples: Any) -> None:
+    def prime(self, batch_inputs: Tensor, data_samples: Any,
+              cells: bool = True) -> None:
         """Compute the masks of the batch that the detector is about to be
-        called with, and their cells (:meth:`get_record_cells`), before
-        any forward.
+        called with, and (``cells``) their cells (:meth:`get_record_cells`,
+        else found when first read), before any forward.
 
         The next forward with these very ``batch_inputs`` and
         ``data_samples`` objects records them instead of computing them
@@ -185,7 +188,7 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         boxes = self._copy_boxes(batch_inputs, data_samples)
         masks = self.compute_masks(batch_inputs, boxes)
         self._primed = (batch_inputs, data_samples, boxes, masks,
-                        mask_cells(masks))
+                        mask_cells(masks) if cells else None)
 
     def forward_hook(self, module: nn.Module, inputs: Tuple,
                      outputs: Any) -> None:
