@@ -15,7 +15,8 @@ boxes mark) waits for the device. ``FGDDistill`` therefore calls
 :meth:`ImitationMaskRecorder.prime` with the batch before either network's
 forward is queued, which computes the masks and, when the losses read them
 (the sparse adapters), the masked cells of every level
-(:meth:`ImitationMaskRecorder.get_record_cells`, one wait for all levels): those waits then cost the mask's own time, not the forwards'.
+(:meth:`ImitationMaskRecorder.get_record_cells`, one wait for all
+levels): those waits then cost the mask's own time, not the forwards'.
 
 Config::
 
