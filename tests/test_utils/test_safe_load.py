@@ -1,12 +1,13 @@
-"""Safe checkpoint loading under attack.
+"""Safe checkpoint loading under attack: code execution.
 
 Every payload is built here and checked to be live where it can be (an
 unrestricted ``torch.load``, and the deep copy that ``--resume`` makes of
 the message hub, write the marker file). Then every route that reads a
 checkpoint must refuse it, name the file and what was refused, and leave
-the marker unwritten, on both unpickler paths (torch's weights-only one
-with the allow-list, and the restricted unpickler of torch < 2.4) and over
-http from a loopback port the test opens and closes.
+the marker unwritten, in both formats torch reads (zip archive and legacy
+format) and over http from a loopback port the test opens and closes.
+Crashes, memory and malformed archives: test_hostile_checkpoints.py; the
+URL cache: test_url_cache.py.
 """
 import contextlib
 import copy
@@ -31,14 +32,16 @@ from fgd_mmrazor.utils import (UnsafeCheckpointError, export_student,
 from fgd_mmrazor.utils import checkpoint as ckpt_mod
 
 
-@pytest.fixture(params=['allow_list', 'restricted_unpickler'])
+@pytest.fixture(params=['zip', 'legacy'])
 def loader_path(request, monkeypatch):
-    """Both unpicklers: torch's weights-only one with the allow-list (torch
-    >= 2.4) and the restricted unpickler (torch < 2.4, forced here)."""
-    if request.param == 'allow_list' and not ckpt_mod.HAS_ALLOW_LIST:
-        pytest.skip('torch < 2.4 has no allow-list API')
-    if request.param == 'restricted_unpickler':
-        monkeypatch.setattr(ckpt_mod, 'HAS_ALLOW_LIST', False)
+    """Both torch readers, each running the project's unpickler: the zip
+    archive of torch.save (torch >= 1.6) and torch's legacy format, which
+    ``torch.save`` writes here for the whole test."""
+    if request.param == 'legacy':
+        save = torch.save
+        monkeypatch.setattr(
+            torch, 'save', lambda obj, f, **kw: save(
+                obj, f, _use_new_zipfile_serialization=False, **kw))
     return request.param
 
 
@@ -121,7 +124,7 @@ def test_payload_is_refused(name, tmp_path, loader_path):
     marker = str(tmp_path / 'marker')
     payload, live = _payloads(marker)[name]
     path = _save(str(tmp_path / f'{name}.pth'), payload)
-    if name == 'tensor_with_planted_attribute':
+    if name == 'tensor_with_planted_attribute' and loader_path == 'zip':
         saved = torch.load(path, weights_only=False)['message_hub'][
             'log_scalars']['x']
         if '__deepcopy__' not in vars(saved):
@@ -264,15 +267,16 @@ def test_urls_are_loaded_safely(tmp_path, hub_dir, loader_path,
         ckpt = safe_load(f'{base}/ok.pth')
         assert ckpt['meta']['iter'] == 3
         assert _load_checkpoint(f'{base}/ok.pth')['meta']['epoch'] == 1
-    # Downloaded once to the hub cache, where mmengine keeps it too.
-    assert osp.isfile(osp.join(hub_dir, 'checkpoints', 'ok.pth'))
+    # Downloaded once to the checked cache under the hub folder.
+    cached = [f for _, _, files in os.walk(hub_dir) for f in files]
+    assert cached.count('ok.pth') == 1 and 'evil.pth' in cached
 
 
 def test_every_mmengine_scheme_has_a_safe_loader():
     ours = {loader for _, loader in ckpt_mod.SAFE_SCHEMES}
-    ours.add(ckpt_mod._refuse_scheme)
+    ours.add(ckpt_mod.refuse_scheme)
     assert set(CheckpointLoader._schemes.values()) <= ours
-    assert CheckpointLoader._schemes[''] is ckpt_mod._load_local
+    assert CheckpointLoader._schemes[''] is ckpt_mod.SAFE_SCHEMES[0][1]
 
 
 def test_unknown_scheme_is_refused(tmp_path):
@@ -336,7 +340,7 @@ def _as_other_numpy(path):
     return renamed
 
 
-def test_safe_load_reads_checkpoints_of_either_numpy(tmp_path, loader_path):
+def test_safe_load_reads_checkpoints_of_either_numpy(tmp_path):
     """numpy 2 writes numpy._core.multiarray._reconstruct where numpy 1
     wrote numpy.core.multiarray._reconstruct: both load (an mmengine
     checkpoint's message hub holds numpy arrays and scalars)."""
@@ -372,9 +376,7 @@ class _Sneaky:
         return (getattr, (HistoryBuffer, '__init__'))
 
 
-def test_restricted_getattr_reads_public_names_only(tmp_path, monkeypatch):
-    from fgd_mmrazor.utils import checkpoint
-    monkeypatch.setattr(checkpoint, 'HAS_ALLOW_LIST', False)
+def test_restricted_getattr_reads_public_names_only(tmp_path, loader_path):
     path = str(tmp_path / 'sneaky.pth')
     torch.save({'x': _Sneaky()}, path)
     with pytest.raises(UnsafeCheckpointError):
