@@ -1,6 +1,7 @@
 """FGDDistill: teacher loading, freezing and eval mode; safe checkpoints."""
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -36,6 +37,42 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     torch.save({'state_dict': {'architecture.backbone.x': torch.zeros(1)}},
                path)
     with pytest.raises(RuntimeError, match='export the student'):
+        MODELS.build(algorithm_cfg(teacher_ckpt=path))
+
+
+def _teacher_state(teacher_ckpt):
+    path, _ = teacher_ckpt
+    return dict(safe_load(path)['state_dict'])
+
+
+def test_meta_tensor_teacher_is_refused(teacher_ckpt, tmp_path):
+    """A file of the right shapes and no data (meta tensors) would leave
+    the teacher random."""
+    state = {
+        k: torch.empty_like(v, device='meta')
+        for k, v in _teacher_state(teacher_ckpt).items()
+    }
+    path = str(tmp_path / 'meta.pth')
+    torch.save({'state_dict': state}, path)
+    assert os.path.getsize(path) < 100_000
+    first = sorted(state)[0]
+    with pytest.raises(RuntimeError,
+                       match=f"'{re.escape(first)}' is a meta tensor"):
+        MODELS.build(algorithm_cfg(teacher_ckpt=path))
+
+
+def test_non_finite_teacher_is_refused(teacher_ckpt, tmp_path):
+    state = _teacher_state(teacher_ckpt)
+    key = sorted(k for k, v in state.items()
+                 if k.startswith('neck.') and v.is_floating_point())[0]
+    state[key] = state[key].clone()
+    state[key].view(-1)[:3] = float('nan')
+    state[key].view(-1)[3] = float('inf')
+    path = str(tmp_path / 'nan.pth')
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(RuntimeError,
+                       match=f"'{re.escape(key)}' has 4 non-finite values"
+                       r'.*\(3 NaN, 1 inf\)'):
         MODELS.build(algorithm_cfg(teacher_ckpt=path))
 
 
@@ -343,3 +380,112 @@ def test_export_reads_old_and_new_checkpoints(teacher_ckpt, tmp_path):
         assert set(student) == set(expected)
         for k, v in expected.items():
             assert torch.equal(student[k], v), k
+
+
+def _empty_batch():
+    return dict(
+        inputs=torch.zeros(1, 3, 64, 64),
+        data_samples=dict(
+            bboxes_labels=torch.zeros(0, 6),
+            img_metas=[dict(batch_input_shape=(64, 64))]))
+
+
+def _loss(algo, batch):
+    return algo.loss(batch['inputs'], batch['data_samples'])
+
+
+def _warnings(monkeypatch):
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('fgd_test_warnings')
+    said = []
+    monkeypatch.setattr(logger, 'warning', said.append)
+    return said
+
+
+def test_empty_masks_warn_once(teacher_ckpt, monkeypatch):
+    """No ground-truth box for the first N iterations (e.g. category ids
+    that are not the dataset's): one warning that says so."""
+    path, _ = teacher_ckpt
+    said = _warnings(monkeypatch)
+    algo = MODELS.build(
+        algorithm_cfg(teacher_ckpt=path, warn_empty_masks_after=3))
+    algo.train()
+    for _ in range(5):
+        _loss(algo, _empty_batch())
+    empty = [s for s in said if 'no ground-truth box reached' in s]
+    assert len(empty) == 1 and 'first 3 training iterations' in empty[0]
+    assert 'metainfo.classes' in empty[0]
+    # Boxes in one of the first N batches: no warning.
+    said.clear()
+    algo = MODELS.build(
+        algorithm_cfg(teacher_ckpt=path, warn_empty_masks_after=3))
+    algo.train()
+    _loss(algo, _batch())
+    for _ in range(4):
+        _loss(algo, _empty_batch())
+    assert not [s for s in said if 'no ground-truth box reached' in s]
+
+
+def test_empty_masks_for_a_whole_epoch_warn(teacher_ckpt, monkeypatch):
+    from mmengine.logging import MessageHub
+    path, _ = teacher_ckpt
+    said = _warnings(monkeypatch)
+    algo = MODELS.build(
+        algorithm_cfg(teacher_ckpt=path, warn_empty_masks_after=100))
+    algo.train()
+    hub = MessageHub.get_current_instance()
+    for epoch, batch in ((0, _batch), (1, _empty_batch), (2, _batch)):
+        hub.update_info('epoch', epoch)
+        _loss(algo, batch())
+        _loss(algo, batch())
+    empty = [s for s in said if 'no ground-truth box reached' in s]
+    assert len(empty) == 1 and 'every iteration of epoch 2' in empty[0]
+
+
+@pytest.mark.parametrize('side', ['teacher', 'student'])
+def test_non_finite_imitation_loss_says_whose_feature(teacher_ckpt, side):
+    path, _ = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    algo.train()
+    _loss(algo, _batch())
+    model = algo.teacher if side == 'teacher' else algo.student
+    with torch.no_grad():
+        for p in model.neck.parameters():
+            p.fill_(float('nan'))
+    losses = _loss(algo, _batch())  # read at the next step
+    level = algo.distiller.level_names[0]
+    assert not torch.isfinite(
+        losses[f'distill.{algo.distiller.loss_name(level)}'])
+    with pytest.raises(FloatingPointError,
+                       match=f"level '{level}'.*the {side}'s feature"):
+        _loss(algo, _batch())
+
+
+def test_finite_check_in_a_runner_reads_no_device_value(teacher_ckpt):
+    """In a runner the check reads the loss values the runner logged for
+    the previous step; the device flags are read only when one is not
+    finite."""
+    from mmengine.logging import MessageHub
+    path, _ = teacher_ckpt
+    algo = MODELS.build(algorithm_cfg(teacher_ckpt=path))
+    algo.train()
+    hub = MessageHub.get_instance('fgd_test_finite')
+    hub.update_info('iter', 0)
+    losses = _loss(algo, _batch())
+
+    class _Unread:
+
+        def tolist(self):
+            raise AssertionError('the device flags were read')
+
+    algo._pending_finite = (_Unread(), 0)
+    for key, value in losses.items():  # what RuntimeInfoHook logs
+        hub.update_scalar(f'train/{key}', float(value))
+    hub.update_info('iter', 1)
+    _loss(algo, _batch())
+    # A logged NaN makes it read the flags (finite here: no error).
+    _loss(algo, _batch())
+    hub.update_scalar(
+        f'train/distill.{algo.distiller.loss_name("level0")}', float('nan'))
+    hub.update_info('iter', 2)
+    _loss(algo, _batch())

@@ -13,11 +13,9 @@ import contextlib
 import copy
 import copyreg
 import functools
-import http.server
 import os
 import os.path as osp
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -30,6 +28,8 @@ from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from fgd_mmrazor.utils import (UnsafeCheckpointError, export_student,
                                load_teacher_checkpoint, safe_load)
 from fgd_mmrazor.utils import checkpoint as ckpt_mod
+
+from .conftest import serve
 
 
 @pytest.fixture(params=['zip', 'legacy'])
@@ -218,33 +218,6 @@ def test_benign_checkpoint_loads_and_resumes(tmp_path, loader_path):
         load(path)
 
 
-@contextlib.contextmanager
-def _serve(directory):
-    """An http server on a free loopback port, closed on exit."""
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=directory)
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f'http://127.0.0.1:{server.server_address[1]}'
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / 'hub'))
-    monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
-    monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
-    yield str(tmp_path / 'hub')
-    torch.hub.set_dir(old)
-
-
 def test_urls_are_loaded_safely(tmp_path, hub_dir, loader_path,
                                 monkeypatch):
     served = tmp_path / 'served'
@@ -254,7 +227,7 @@ def test_urls_are_loaded_safely(tmp_path, hub_dir, loader_path,
           _payloads(marker)['getattr_chain_to_exec'][0])
     _save(str(served / 'evil2.pth'), Call(os.system, f'touch {marker}'))
     _mmengine_like_checkpoint(str(served / 'ok.pth'))
-    with _serve(str(served)) as base:
+    with serve(str(served)) as base:
         monkeypatch.setattr(mme_ckpt, 'get_torchvision_models',
                             lambda: {'evil2': f'{base}/evil2.pth'})
         for route, load in _routes(_Tiny()).items():

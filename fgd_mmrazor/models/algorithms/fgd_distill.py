@@ -19,6 +19,13 @@ method needs:
   loaded with ``weights_only`` (see ``fgd_mmrazor.utils.checkpoint``), and a
   checkpoint that leaves backbone or neck weights unloaded is an error
   that names the keys;
+* bad inputs fail loudly: a non-finite imitation loss raises
+  ``FloatingPointError`` naming the level and whether the teacher's or the
+  student's feature is non-finite (read one step later, from the value the
+  runner already logged: no extra wait for the device), and a mask that
+  stayed empty because no ground-truth box reached it (for the first
+  ``warn_empty_masks_after`` iterations, or a whole epoch) is warned about
+  once;
 * the teacher and the adapters are built without drawing from the random
   streams (``preserve_rng``), so that with the same seed the student is
   initialised exactly as the same student trained alone: a distilled run
@@ -30,6 +37,7 @@ The imitated layers and their feature shapes are the distiller's concern
 """
 import contextlib
 import copy
+import math
 import os.path as osp
 import random
 from typing import Dict, Iterator, Optional, Union
@@ -37,7 +45,7 @@ from typing import Dict, Iterator, Optional, Union
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel, revert_sync_batchnorm
 from torch import nn
 from mmrazor.models.algorithms import FpnTeacherDistill
@@ -101,6 +109,10 @@ class FGDDistill(FpnTeacherDistill):
         teacher_ckpt_required (bool): Fail when ``teacher_ckpt`` is None.
             Set False only for tests and benchmarks that do not need a
             trained teacher. Defaults to True.
+        warn_empty_masks_after (int, optional): Warn when the imitation
+            mask was empty for every image of the first this many training
+            iterations (or of a whole epoch): no ground-truth box reached
+            it. None: never. Defaults to 50.
         **kwargs: ``FpnTeacherDistill`` arguments (``architecture``, ...).
     """
 
@@ -110,7 +122,9 @@ class FGDDistill(FpnTeacherDistill):
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_required: bool = True,
                  teacher_trainable: bool = False,
+                 warn_empty_masks_after: Optional[int] = 50,
                  **kwargs) -> None:
+        self._warn_empty_after = warn_empty_masks_after
         if teacher_trainable:
             raise ValueError('FGDDistill imitates a frozen teacher; '
                              'teacher_trainable=True is not supported')
@@ -154,6 +168,9 @@ class FGDDistill(FpnTeacherDistill):
         self.guarded = False  # set by DistillGuardHook
         self._warned_unguarded = False
         self._logged_fat_checkpoint = False
+        self._pending_finite = None
+        self._boxes = dict(iters=0, boxes=0, epoch=None, epoch_iters=0,
+                           epoch_boxes=0, warned=False)
         self._register_state_dict_hook(self._drop_teacher_state)
         self._register_load_state_dict_pre_hook(self._fill_teacher_state,
                                                 with_module=True)
@@ -185,12 +202,108 @@ class FGDDistill(FpnTeacherDistill):
                 'the optimizer and the frozen teacher are not checked. '
                 "Add dict(type='DistillGuardHook') to custom_hooks "
                 '(tools/train.py does this itself).')
+        self._check_last_step_finite()
         recorder = getattr(self.distiller, 'mask_recorder', None)
         if recorder is not None and data_samples is not None and \
                 not self.distillation_stopped:
-            recorder.prime(batch_inputs, data_samples,
-                           cells=self.distiller.reads_mask_cells)
-        return super().loss(batch_inputs, data_samples)
+            boxes = recorder.prime(batch_inputs, data_samples,
+                                   cells=self.distiller.reads_mask_cells)
+            if recorder.mode != 'full':
+                self._count_boxes(boxes)
+        losses = super().loss(batch_inputs, data_samples)
+        self._queue_finite_check(losses)
+        return losses
+
+    # -- bad inputs fail loudly ----------------------------------------
+    def _count_boxes(self, num_boxes: int) -> None:
+        """Warn once when no box reached the mask for the first
+        ``warn_empty_masks_after`` iterations or for a whole epoch."""
+        state = self._boxes
+        if state['warned'] or self._warn_empty_after is None:
+            return
+        epoch = MessageHub.get_current_instance().get_info('epoch')
+        where = None
+        if epoch != state['epoch']:
+            if state['epoch'] is not None and state['epoch_iters'] and \
+                    not state['epoch_boxes']:
+                where = f'every iteration of epoch {state["epoch"] + 1}'
+            state.update(epoch=epoch, epoch_iters=0, epoch_boxes=0)
+        state['iters'] += 1
+        state['boxes'] += num_boxes
+        state['epoch_iters'] += 1
+        state['epoch_boxes'] += num_boxes
+        if state['iters'] == self._warn_empty_after and not state['boxes']:
+            where = f'the first {state["iters"]} training iterations'
+        if where:
+            state['warned'] = True
+            MMLogger.get_current_instance().warning(
+                f'FGDDistill: the imitation mask was empty for every image '
+                f'of {where}: no ground-truth box reached the mask, so the '
+                'student imitates nothing. Check that the annotations\' '
+                'category ids are those of the dataset\'s categories and '
+                'that metainfo.classes names them (boxes of other '
+                'categories are dropped when the data is loaded).')
+
+    def _queue_finite_check(self, losses: dict) -> None:
+        names = {
+            self.distiller.loss_name(level): level
+            for level in getattr(self.distiller, 'level_names', [])
+        }
+        found = {n: losses[f'distill.{n}'] for n in names
+                 if f'distill.{n}' in losses}
+        if not found or not hasattr(self.distiller, 'finite_flags'):
+            self._pending_finite = None
+            return
+        with torch.no_grad():
+            flags = self.distiller.finite_flags(found)
+        self._pending_finite = (
+            flags, MessageHub.get_current_instance().get_info('iter'))
+
+    def _check_last_step_finite(self) -> None:
+        """Raise if the previous step's imitation loss was not finite.
+
+        In a runner, the values the runner logged for that step are read
+        (host floats: no wait for the device); the flags of
+        :meth:`FGDDistiller.finite_flags` are read only when one is not
+        finite, or outside a runner."""
+        pending, self._pending_finite = self._pending_finite, None
+        if pending is None:
+            return
+        flags, iteration = pending
+        hub = MessageHub.get_current_instance()
+        levels = self.distiller.level_names
+        if iteration is not None and hub.get_info('iter') == iteration + 1:
+            logged = [hub.log_scalars.get(
+                f'train/distill.{self.distiller.loss_name(level)}')
+                      for level in levels]
+            if all(b is not None and math.isfinite(b.current())
+                   for b in logged):
+                return
+        for index, (loss, student, teacher) in enumerate(flags.tolist()):
+            if loss and student and teacher:
+                continue
+            level = levels[index]
+            t_layer = self.distiller.teacher_layers[index]
+            s_layer = self.distiller.student_layers[index]
+            step = '' if iteration is None else \
+                f' at iteration {iteration + 1}'
+            if not teacher:
+                why = (f"the teacher's feature ({t_layer}) is not "
+                       'finite: check the teacher checkpoint and that the '
+                       'teacher was trained with the student\'s data '
+                       'preprocessor')
+            elif not student:
+                why = (f"the student's feature ({s_layer}) is not "
+                       'finite: the student diverged (lower the learning '
+                       'rate or the imitation loss weight)')
+            else:
+                why = ('both features are finite, so the adapter or the '
+                       'loss overflowed (lower the imitation loss weight '
+                       'or the learning rate)')
+            raise FloatingPointError(
+                f'FGDDistill: the imitation loss of level {level!r} '
+                f'({self.distiller.loss_name(level)}) was not finite'
+                f'{step}: {why}.')
 
     # -- checkpoints without the frozen teacher ------------------------
     def _drop_teacher_state(self, module, state_dict, prefix,

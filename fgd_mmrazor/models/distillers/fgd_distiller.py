@@ -378,6 +378,29 @@ class FGDDistiller(ConfigurableDistiller):
         return (*self.features(level),
                 self.mask(level) if self.has_mask else None)
 
+    def finite_flags(self, losses: Dict[str, Tensor]) -> Tensor:
+        """Whether each level's loss, student feature and teacher feature
+        of the last forward are finite: a (levels, 3) bool tensor on the
+        device, computed without waiting for it (read it later).
+
+        Args:
+            losses (dict): The distillation losses, by :meth:`loss_name`
+                (levels without a loss in it are reported finite).
+        """
+        rows = []
+        for level in self.level_names:
+            record = self._level(level)['record']
+            loss = losses.get(self.loss_name(level))
+            student = super().get_record(record, True)
+            teacher = super().get_record(record, False)
+            rows.append(torch.stack([
+                torch.isfinite(loss).all() if loss is not None else
+                torch.ones((), dtype=torch.bool, device=student.device),
+                torch.isfinite(student).all(),
+                torch.isfinite(teacher).all()
+            ]))
+        return torch.stack(rows)
+
     def _level(self, level: str) -> dict:
         if level not in self._keys:
             raise KeyError(f'FGDDistiller: no level {level!r}; the levels '

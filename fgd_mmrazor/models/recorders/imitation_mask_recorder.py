@@ -177,7 +177,7 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         return [b.detach().clone() for b in boxes]
 
     def prime(self, batch_inputs: Tensor, data_samples: Any,
-              cells: bool = True) -> None:
+              cells: bool = True) -> int:
         """Compute the masks of the batch that the detector is about to be
         called with, and (``cells``) their cells (:meth:`get_record_cells`,
         else found when first read), before any forward.
@@ -185,11 +185,16 @@ class ImitationMaskRecorder(ModuleOutputsRecorder):
         The next forward with these very ``batch_inputs`` and
         ``data_samples`` objects records them instead of computing them
         again; any other call is recorded as usual.
+
+        Returns:
+            int: The number of ground-truth boxes in the batch (from the
+            boxes' shapes: no wait for the device).
         """
         boxes = self._copy_boxes(batch_inputs, data_samples)
         masks = self.compute_masks(batch_inputs, boxes)
         self._primed = (batch_inputs, data_samples, boxes, masks,
                         mask_cells(masks) if cells else None)
+        return sum(int(b.shape[0]) for b in boxes)
 
     def forward_hook(self, module: nn.Module, inputs: Tuple,
                      outputs: Any) -> None:
