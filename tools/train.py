@@ -14,6 +14,7 @@ import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
 from fgd_mmrazor.engine.cli_config import (add_cfg_options, init_cpu_dist,
                                            load_cli_cfg, parse_launcher_args,
                                            prepare_cfg)
+from fgd_mmrazor.engine.train_set import check_train_set
 from mmengine.runner import Runner
 
 
@@ -52,6 +53,7 @@ def main():
     prepare_cfg(cfg, amp=args.amp)
     init_cpu_dist(cfg)
     runner = Runner.from_cfg(cfg)
+    check_train_set(runner)  # a clear error for an empty train set
     runner.train()
 
 
