@@ -2,9 +2,9 @@
 for object detectors, as an MMRazor plugin.
 
 Importing the package makes mmrazor importable on torch 2.x (``compat``),
-loads local checkpoints with ``weights_only`` and an allow-list of the
-types mmengine checkpoints hold,
-and registers the models into MMRazor's registries.
+makes every checkpoint route read through the safe loader
+(``fgd_mmrazor.utils.checkpoint``), and registers the models into
+MMRazor's registries.
 """
 from . import compat
 

@@ -10,7 +10,10 @@ optimizer state). Prints, and with ``--json`` saves:
   the optimizer after the step (what training keeps in memory besides
   activations);
 * ``peak_rss_mb``: the process's peak resident memory, and
-  ``rss_before_build_mb``, the same before anything was built.
+  ``rss_before_build_mb``, the same before anything was built;
+* ``load_s``: the time to read that checkpoint back (best of 5) with
+  the safe loader (``safe_load``, what every route uses) and with an
+  unrestricted ``torch.load``, for comparison.
 
     python tools/benchmark_checkpoint.py \
         configs/demo/fgd_yolov5n_from_s_trees.py
@@ -25,6 +28,7 @@ import io
 import json
 import resource
 import sys
+import time
 
 import fgd_mmrazor  # noqa: F401  (compat shim + registration, first)
 import torch
@@ -33,6 +37,8 @@ from mmengine.hooks import EMAHook
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
+
+from fgd_mmrazor.utils import safe_load
 
 
 def _rss_mb() -> float:
@@ -72,6 +78,23 @@ def _saved_mb(obj) -> float:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.tell() / 2**20
+
+
+def _load_seconds(obj) -> dict:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+
+    def best(load):
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            load(io.BytesIO(data))
+            times.append(time.perf_counter() - start)
+        return round(min(times), 4)
+
+    return dict(safe_load=best(safe_load), torch_load=best(
+        lambda f: torch.load(f, map_location='cpu', weights_only=False)))
 
 
 def _batch(size: int, batch: int):
@@ -134,7 +157,8 @@ def measure(config: str, teacher_ckpt=None, img: int = 96,
         tensor_mb=round(_tensor_mb(model, model.teacher, ema,
                                    optim_wrapper.optimizer.state), 2),
         rss_before_build_mb=round(rss_start, 1),
-        peak_rss_mb=round(_rss_mb(), 1))
+        peak_rss_mb=round(_rss_mb(), 1),
+        load_s=_load_seconds(parts))
 
 
 def main():

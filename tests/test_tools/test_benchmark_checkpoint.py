@@ -27,3 +27,5 @@ def test_benchmark_checkpoint_reports_a_lean_checkpoint(tmp_path):
     # the 7 M-parameter teacher's 28 MB.
     assert 6 < result['checkpoint_parts_mb']['state_dict'] < 20
     assert result['peak_rss_mb'] >= result['rss_before_build_mb'] > 0
+    assert set(result['load_s']) == {'safe_load', 'torch_load'}
+    assert all(t > 0 for t in result['load_s'].values())

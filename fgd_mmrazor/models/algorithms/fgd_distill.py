@@ -16,9 +16,9 @@ method needs:
 * ``architecture`` and ``teacher`` may name a local config file
   (``cfg_path='path/to/config.py'``) as well as MMRazor's ``pkg::`` paths;
 * ``teacher_ckpt`` is required unless ``teacher_ckpt_required=False``, is
-  loaded with ``weights_only`` (see ``fgd_mmrazor.utils.checkpoint``), and a
-  checkpoint that leaves backbone or neck weights unloaded is an error
-  that names the keys;
+  read by the safe loader (``fgd_mmrazor.utils.checkpoint``), and a
+  checkpoint that leaves backbone or neck weights unloaded, or gives them
+  meta tensors or non-finite values, is an error that names the key;
 * bad inputs fail loudly: a non-finite imitation loss raises
   ``FloatingPointError`` naming the level and whether the teacher's or the
   student's feature is non-finite (read one step later, from the value the
