@@ -19,6 +19,25 @@ val           ``2019_YELL_2_528000_4978000_image_crop2``: tile rows 6-7
 ``2019_YELL_2_541000_4977000_image_crop`` (and ``example.csv``, which
 annotates it) is held out for acceptance evaluation and is never read.
 
+**Folds** (``folds/<name>/train.json`` and ``val.json``, over the same
+tiles; ``file_name`` is relative to the output root). Every annotated
+tile is a val tile in exactly one strip fold; a fold's val tiles are
+contiguous bands of whole tile rows, disjoint from its train tiles:
+
+============  ==========================================================
+fold          val (the rest is train)
+============  ==========================================================
+``0``         YELL crop2 tile rows 6-7: exactly ``val/`` above
+``1``         YELL crop2 tile rows 4-5
+``2``         YELL crop2 tile rows 2-3
+``3``         YELL crop2 tile rows 0-1
+``osbs``      ``OSBS_029`` (another NEON site)
+``soap``      ``SOAP_061`` (another NEON site)
+============  ==========================================================
+
+The site folds test what distillation promises: a scene the student never
+saw.
+
 A box is kept in a tile when at least half of its area lies inside; it is
 clipped to the tile. The output is deterministic (fixed tiling, sorted ids,
 no randomness) and idempotent: a ``manifest.json`` with the source wheel's
@@ -39,7 +58,8 @@ from .wheels import default_cache_dir, fetch_wheel, sha256_file
 
 __all__ = [
     'DEEPFOREST_VERSION', 'HELD_OUT', 'SOURCES', 'TILE', 'prepare_trees',
-    'tile_boxes', 'fetch_deepforest_wheel'
+    'tile_boxes', 'fetch_deepforest_wheel', 'STRIP_FOLDS', 'SITE_FOLDS',
+    'FOLDS', 'fold_paths', 'strip_bands'
 ]
 
 DEEPFOREST_VERSION = '2.1.0'
@@ -54,7 +74,31 @@ SOURCES: Dict[str, str] = {
     'OSBS_029': 'train',
     'SOAP_061': 'train',
 }
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Strip folds of the tiled image (fold 0: today's val rows) and site folds
+#: (fold name -> the image that is val).
+STRIP_FOLDS = ('0', '1', '2', '3')
+SITE_FOLDS = {'osbs': 'OSBS_029', 'soap': 'SOAP_061'}
+FOLDS = STRIP_FOLDS + tuple(SITE_FOLDS)
+
+
+def strip_bands(rows: Sequence[int],
+                num_folds: int = len(STRIP_FOLDS)) -> List[List[int]]:
+    """The tile-row origins of each strip fold's val band: fold 0 the rows
+    at ``VAL_FROM_Y`` and below (the default split), the rows above split
+    into ``num_folds - 1`` contiguous bands, from the bottom up."""
+    first = [y for y in rows if y >= VAL_FROM_Y]
+    rest = [y for y in rows if y < VAL_FROM_Y]
+    bands = [list(b) for b in np.array_split(rest[::-1], num_folds - 1)]
+    return [first] + [sorted(int(y) for y in b) for b in bands]
+
+
+def fold_paths(root: str, fold: str) -> Dict[str, str]:
+    """The annotation files of ``fold`` under the data ``root``."""
+    if fold not in FOLDS:
+        raise KeyError(f'unknown fold {fold!r}; the folds are {FOLDS}')
+    return {split: osp.join(root, 'folds', fold, f'{split}.json')
+            for split in ('train', 'val')}
 
 
 def fetch_deepforest_wheel(cache_dir: str) -> str:
@@ -111,9 +155,12 @@ class _CocoWriter:
         os.makedirs(self.img_dir, exist_ok=True)
         self.images: List[dict] = []
         self.annotations: List[dict] = []
+        self.folds: List[str] = []  # the val fold of each image
 
-    def add(self, name: str, image: np.ndarray, boxes: np.ndarray) -> None:
+    def add(self, name: str, image: np.ndarray, boxes: np.ndarray,
+            fold: str = '') -> None:
         from PIL import Image
+        self.folds.append(fold)
         img_id = len(self.images) + 1
         file_name = f'{name}.png'
         Image.fromarray(image).save(osp.join(self.img_dir, file_name))
@@ -132,17 +179,53 @@ class _CocoWriter:
                     iscrowd=0))
 
     def write(self) -> Dict[str, int]:
-        coco = dict(
-            info=dict(
-                description='NEON tree crowns from deepforest '
-                f'{DEEPFOREST_VERSION} (MIT), {TILE}px tiles'),
-            images=self.images,
-            annotations=self.annotations,
-            categories=[dict(id=1, name='Tree')])
-        with open(osp.join(self.root, self.split, 'annotations.json'),
-                  'w') as f:
-            json.dump(coco, f)
-        return dict(images=len(self.images), boxes=len(self.annotations))
+        return _write_coco(
+            osp.join(self.root, self.split, 'annotations.json'),
+            self.images, self.annotations)
+
+
+def _write_coco(path: str, images: List[dict],
+                annotations: List[dict]) -> Dict[str, int]:
+    coco = dict(
+        info=dict(
+            description='NEON tree crowns from deepforest '
+            f'{DEEPFOREST_VERSION} (MIT), {TILE}px tiles'),
+        images=images,
+        annotations=annotations,
+        categories=[dict(id=1, name='Tree')])
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    return dict(images=len(images), boxes=len(annotations))
+
+
+def _write_folds(root: str, writers: Dict[str, '_CocoWriter']) -> dict:
+    """``folds/<fold>/{train,val}.json`` from the images of both splits
+    (ids renumbered per file; ``file_name`` relative to ``root``)."""
+    tiles = []  # (fold, image, annotations)
+    for split, writer in writers.items():
+        by_image: Dict[int, List[dict]] = {}
+        for ann in writer.annotations:
+            by_image.setdefault(ann['image_id'], []).append(ann)
+        for fold, image in zip(writer.folds, writer.images):
+            tiles.append((fold, dict(
+                image, file_name=f'{split}/images/{image["file_name"]}'),
+                          by_image.get(image['id'], [])))
+    counts = {}
+    for fold in FOLDS:
+        counts[fold] = {}
+        for split in ('train', 'val'):
+            images, anns = [], []
+            for tile_fold, image, tile_anns in tiles:
+                if (tile_fold == fold) != (split == 'val'):
+                    continue
+                images.append(dict(image, id=len(images) + 1))
+                for ann in tile_anns:
+                    anns.append(dict(ann, id=len(anns) + 1,
+                                     image_id=len(images)))
+            counts[fold][split] = _write_coco(
+                fold_paths(root, fold)[split], images, anns)
+    return counts
 
 
 def _load(zf: zipfile.ZipFile, name: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -172,7 +255,8 @@ def prepare_trees(out_dir: str,
         force (bool): Rebuild even if the manifest matches.
 
     Returns:
-        dict: The manifest (counts of images and boxes per split).
+        dict: The manifest (counts of images and boxes per split, and per
+        fold and split under ``folds``).
     """
     wheel = wheel or fetch_deepforest_wheel(cache_dir or default_cache_dir())
     sha = sha256_file(wheel)
@@ -182,7 +266,8 @@ def prepare_trees(out_dir: str,
         sources=sorted(sources),
         tile=TILE,
         val_from_y=VAL_FROM_Y,
-        min_visible=MIN_VISIBLE)
+        min_visible=MIN_VISIBLE,
+        folds=list(FOLDS))
     manifest_path = osp.join(out_dir, 'manifest.json')
     if not force and osp.isfile(manifest_path):
         with open(manifest_path) as f:
@@ -202,20 +287,26 @@ def prepare_trees(out_dir: str,
         for name in sorted(sources):
             image, boxes = _load(zf, name)
             if SOURCES[name] != 'tiled':
-                writers[SOURCES[name]].add(name, image, boxes)
+                site = {v: k for k, v in SITE_FOLDS.items()}.get(name, '')
+                writers[SOURCES[name]].add(name, image, boxes, site)
                 continue
             h, w = image.shape[:2]
-            for y0 in tile_origins(h):
+            rows = tile_origins(h)
+            band = {y: str(i) for i, ys in enumerate(strip_bands(rows))
+                    for y in ys}
+            for y0 in rows:
                 split = 'val' if y0 >= VAL_FROM_Y else 'train'
                 for x0 in tile_origins(w):
                     tile = image[y0:y0 + TILE, x0:x0 + TILE]
                     writers[split].add(
                         f'{name}_y{y0:04d}_x{x0:04d}', tile,
-                        tile_boxes(boxes, x0, y0, TILE, TILE))
+                        tile_boxes(boxes, x0, y0, TILE, TILE), band[y0])
     counts = {split: wr.write() for split, wr in writers.items()}
+    fold_counts = _write_folds(tmp, writers)
     manifest = dict(
         key=key,
         counts=counts,
+        folds=fold_counts,
         source=f'deepforest=={DEEPFOREST_VERSION}',
         held_out=HELD_OUT)
     with open(osp.join(tmp, 'manifest.json'), 'w') as f:

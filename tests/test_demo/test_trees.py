@@ -114,3 +114,63 @@ def test_held_out_image_is_refused(fake_wheel, tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         with pytest.raises(RuntimeError, match='held out'):
             trees._load(zf, trees.HELD_OUT)
+
+
+def _fold_tiles(out, fold, split):
+    with open(trees.fold_paths(out, fold)[split]) as f:
+        coco = json.load(f)
+    return coco, [i['file_name'] for i in coco['images']]
+
+
+def _origin(file_name):
+    """(y0, x0) of a YELL tile's file name."""
+    stem = osp.basename(file_name)[:-len('.png')]
+    y, x = stem.rsplit('_y', 1)[1].split('_x')
+    return int(y), int(x)
+
+
+def test_folds_cover_every_tile_once_in_disjoint_bands(fake_wheel,
+                                                       tmp_path):
+    wheel, _ = fake_wheel
+    out = str(tmp_path / 'trees')
+    manifest = prepare_trees(out, wheel=wheel,
+                             sources=[trees.YELL, 'OSBS_029'])
+    # Fold 0 is exactly the default split.
+    for split in ('train', 'val'):
+        coco, names = _fold_tiles(out, '0', split)
+        with open(osp.join(out, split, 'annotations.json')) as f:
+            plain = json.load(f)
+        assert sorted(osp.basename(n) for n in names) == sorted(
+            i['file_name'] for i in plain['images'])
+        assert sorted(a['bbox'] for a in coco['annotations']) == sorted(
+            a['bbox'] for a in plain['annotations'])
+        assert manifest['folds']['0'][split] == manifest['counts'][split]
+        for name in names:  # the paths resolve from the data root
+            assert osp.isfile(osp.join(out, name))
+    rows = tile_origins(2300)
+    seen = []
+    for fold in trees.STRIP_FOLDS:
+        _, val = _fold_tiles(out, fold, 'val')
+        _, train = _fold_tiles(out, fold, 'train')
+        assert 'train/images/OSBS_029.png' in train
+        val_rows = sorted({_origin(n)[0] for n in val})
+        # contiguous whole rows: a band, not a checkerboard
+        i = rows.index(val_rows[0])
+        assert val_rows == rows[i:i + len(val_rows)]
+        assert len(val) == len(val_rows) * 3
+        for v in val:
+            vy, vx = _origin(v)
+            for t in train:
+                if trees.YELL not in t:
+                    continue
+                ty, tx = _origin(t)
+                assert not (abs(vy - ty) < trees.TILE and
+                            abs(vx - tx) < trees.TILE), (fold, v, t)
+        seen += val
+    yell = [n for n in seen if trees.YELL in n]
+    assert len(yell) == len(set(yell)) == len(rows) * 3
+    # The site fold: OSBS is val, every YELL tile trains.
+    _, val = _fold_tiles(out, 'osbs', 'val')
+    _, train = _fold_tiles(out, 'osbs', 'train')
+    assert val == ['train/images/OSBS_029.png']
+    assert len(train) == len(rows) * 3

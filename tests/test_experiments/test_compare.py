@@ -66,7 +66,9 @@ def test_summarize_matches_a_hand_computation():
     diff = m['minus_alone']['bbox_mAP']
     assert diff['mean'] == pytest.approx(0.01)
     assert diff['se'] == pytest.approx(0.02 / math.sqrt(3))
-    assert diff['seeds'] == [0, 1, 2]
+    assert diff['pairs'] == ['0', '1', '2'] and diff['ahead'] == 2
+    # sign flips of (0.01, 0.03, -0.01): |sum| >= 0.03 in 6 of 8
+    assert diff['p'] == pytest.approx(0.75)
     assert m['minus_alone']['bbox_mAP_50']['mean'] == pytest.approx(0.02)
     assert m['step_s'] == pytest.approx(2.0)
     assert m['peak_rss_mb'] == 300.0
