@@ -10,12 +10,13 @@
 #   bash tools/run_levers.sh a TEACHER      # (a) teacher layers: neck (the
 #        # default), stage outputs (tbb), expansion features (texp), each
 #        # at loss_weight 0.001 0.01 0.1 1
-#   bash tools/run_levers.sh c TEACHER TLAYERS LW   # (c) the student's
+#   bash tools/run_levers.sh c TEACHER TLAYERS  # (c) the student's
 #        # backbone stages instead of its neck, at 0.001 0.01 0.1 1, with
-#        # the teacher layers chosen by (a) (neck | tbb | texp)
+#        # the teacher layers chosen by (a) (neck | tbb | texp); added to
+#        # (a)'s table, whose runs it reuses
 #   bash tools/run_levers.sh check TEACHER  # the pre-flight check of each
 #                                           # teacher-layer choice
-# Results: work_dirs/levers/{a,c}/compare.md, work_dirs/levers/check_*.json
+# Results: work_dirs/levers/a/compare.md, work_dirs/levers/check_*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/setup_env.sh
@@ -35,6 +36,14 @@ variant() {  # NAME BASE LW -> path
 }
 layers() {  # neck | tbb | texp -> the config of those teacher layers
   case "$1" in neck) echo $DEFAULT ;; *) echo "${L}_$1.py" ;; esac
+}
+a_methods() {  # the methods of (a), into the array "methods"
+  methods=("default=$(variant default $DEFAULT 0.001)")
+  for tl in tbb texp; do
+    for lw in $LWS; do
+      methods+=("${tl}_lw$lw=$(variant "${tl}_lw$lw" "$(layers $tl)" "$lw")")
+    done
+  done
 }
 compare() {  # WORK TEACHER METHODS...
   local work=$1 teacher=$2; shift 2
@@ -68,26 +77,21 @@ PY
     ;;
   a)
     teacher=${2:?the teacher checkpoint chosen by "teacher"}
-    methods=("default=$(variant default $DEFAULT 0.001)")
-    for tl in tbb texp; do
-      for lw in $LWS; do
-        methods+=("${tl}_lw$lw=$(variant "${tl}_lw$lw" "$(layers $tl)" "$lw")")
-      done
-    done
+    a_methods
     compare $W/a "$teacher" "${methods[@]}"
     ;;
   c)
     teacher=${2:?teacher checkpoint}; tl=${3:?teacher layers chosen by a}
-    lw_a=${4:?loss_weight chosen by a}
     base=$W/configs/sbb_$tl.py
     mkdir -p $W/configs
     printf "_base_ = '%s'\nmodel = dict(distiller=dict(student_layers=[\n    'backbone.stage2', 'backbone.stage3', 'backbone.stage4']))\n" \
       "$PWD/$(layers "$tl")" > "$base"
-    methods=("chosen_a=$(variant "a_${tl}_lw$lw_a" "$(layers "$tl")" "$lw_a")")
+    # (a)'s runs (the student alone, its choice) are reused: same work dir.
+    a_methods
     for lw in $LWS; do
       methods+=("sbb_${tl}_lw$lw=$(variant "sbb_${tl}_lw$lw" "$base" "$lw")")
     done
-    compare $W/c "$teacher" "${methods[@]}"
+    compare $W/a "$teacher" "${methods[@]}"
     ;;
   check)
     teacher=${2:?teacher checkpoint}
