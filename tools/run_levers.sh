@@ -38,6 +38,7 @@ layers() {  # neck | tbb | texp -> the config of those teacher layers
   case "$1" in neck) echo $DEFAULT ;; *) echo "${L}_$1.py" ;; esac
 }
 a_methods() {  # the methods of (a), into the array "methods"
+  local tl lw
   methods=("default=$(variant default $DEFAULT 0.001)")
   for tl in tbb texp; do
     for lw in $LWS; do
